@@ -1,0 +1,45 @@
+"""`caseload-bot`: one console script, a sub-command per job.
+
+Each area registers its own sub-commands; a command returns an exit code and never lets a
+traceback reach the person at the terminal (bad input exits 2 with one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from bot import cli_policy
+
+Register = Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+
+AREAS: list[Register] = [cli_policy.register]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="caseload-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="area", required=True, parser_class=_Parser)
+    for register in AREAS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,671 @@
+"""The decision: may this worker hold this case in this role today, and if not, when?
+
+`compile_policy` indexes a policy once; `decide`, `entitlements` and `breaches` are pure
+functions of the compiled policy and a request, and return every rule that applied,
+so a manager can see why, not just what.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from policy.clock import clock_rate, date_of_month, months_of_practice
+from policy.errors import RequestError
+from policy.loader import unknown_message
+from policy.requests import Case, CaseloadRequest, DecisionRequest, Override, Worker
+from policy.schema import (
+    RESTRICTIVENESS,
+    Cap,
+    Gate,
+    Limit,
+    Outcome,
+    PointsCap,
+    PolicyFile,
+    Requirement,
+    Role,
+    Selector,
+)
+
+# --- results -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    rule: str
+    clause: str
+    summary: str
+    effect: Outcome
+    overridden: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedFrom:
+    date: dt.date | None
+    milestone: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseloadFigures:
+    children_before: int
+    children_after: int
+    children_cap: float | None
+    points_before: float
+    points_after: float
+    points_cap: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    requested_role: Role
+    overridden: bool
+    reasons: tuple[Reason, ...]
+    conditions: tuple[str, ...]
+    allowed_from: AllowedFrom | None
+    caseload: CaseloadFigures
+    month_of_practice: float
+    policy_id: str
+    policy_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlement:
+    work_type: str
+    flags: tuple[str, ...]
+    lead: Outcome
+    co_work: Outcome
+    allowed_from: AllowedFrom | None
+    clause: str | None
+    conditions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    children: int
+    children_cap: float | None
+    children_remaining: float | None
+    points: float
+    points_cap: float | None
+    points_remaining: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlements:
+    month_of_practice: float
+    caseload: Capacity
+    work_types: tuple[Entitlement, ...]
+    policy_id: str
+    policy_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    rule: str
+    clause: str
+    summary: str
+    detail: str
+    remedy: str
+    case_ids: tuple[str, ...]
+
+
+# --- compiled policy -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    policy: PolicyFile
+    gates_by_work_type: dict[str, tuple[Gate, ...]]
+    work_types: frozenset[str]
+    flags: frozenset[str]
+    agreements: frozenset[str]
+    children_cap: Cap | None
+    points_cap: PointsCap | None
+    limits: tuple[Limit, ...]
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def compile_policy(policy: PolicyFile) -> CompiledPolicy:
+    by_type: dict[str, list[Gate]] = {w.id: [] for w in policy.work_types}
+    for gate in policy.gates:
+        for wt in gate.applies_to.work_types or by_type:
+            by_type[wt].append(gate)
+    return CompiledPolicy(
+        policy=policy,
+        gates_by_work_type={wt: tuple(gates) for wt, gates in by_type.items()},
+        work_types=frozenset(by_type),
+        flags=frozenset(f.id for f in policy.flags),
+        agreements=frozenset(a.id for a in policy.agreements),
+        children_cap=policy.caps.children,
+        points_cap=policy.caps.points,
+        limits=policy.limits,
+        names={v.id: v.name for v in (*policy.work_types, *policy.flags, *policy.agreements)},
+    )
+
+
+# --- the worker's standing on a date -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Standing:
+    """What requirements are tested against: the clock and the record."""
+
+    on: dt.date
+    months: float
+    worker: Worker
+    rate: float
+
+    def met(self, req: Requirement) -> bool:
+        if req.months is not None:
+            return self.months >= req.months
+        if req.review is not None:
+            return req.review in self.worker.reviews_passed
+        if req.agreement is not None:
+            return req.agreement in self.worker.agreements
+        if req.all is not None:
+            return all(self.met(r) for r in req.all)
+        return any(self.met(r) for r in req.any or ())
+
+    def when(self, req: Requirement, names: dict[str, str]) -> AllowedFrom:
+        """The earliest date (if knowable) and the milestone at which `req` is met."""
+        w = self.worker
+        if req.months is not None:
+            day = date_of_month(req.months, w.asye_start, w.clock_pauses(), self.rate)
+            return AllowedFrom(day, f"month {_num(req.months)} of practice")
+        if req.review is not None:
+            due = date_of_month(req.review, w.asye_start, w.clock_pauses(), self.rate)
+            return AllowedFrom(
+                due if due and due > self.on else None, f"month-{req.review} review passed"
+            )
+        if req.agreement is not None:
+            return AllowedFrom(None, f"{names.get(req.agreement, req.agreement)} recorded")
+        if req.all is not None:
+            parts = [self.when(r, names) for r in req.all if not self.met(r)]
+            return _latest(parts)
+        options = [self.when(r, names) for r in req.any or ()]
+        return min(options, key=lambda a: a.date or self.on)
+
+
+def _standing(compiled: CompiledPolicy, on: dt.date, worker: Worker) -> _Standing:
+    _check_record(compiled, worker)
+    rate = clock_rate(compiled.policy.programme, worker.fte)
+    months = months_of_practice(on, worker.asye_start, worker.clock_pauses(), rate)
+    return _Standing(on, months, worker, rate)
+
+
+def _latest(parts: Iterable[AllowedFrom]) -> AllowedFrom:
+    items = list(parts)
+    if not items:
+        raise ValueError("no milestone to wait for")
+    dates = [a.date for a in items]
+    day = None if None in dates else max(d for d in dates if d is not None)
+    return AllowedFrom(day, " and ".join(dict.fromkeys(a.milestone for a in items)))
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if x == int(x) else f"{x:g}"
+
+
+# --- decide ----------------------------------------------------------------------------
+
+
+def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
+    proposal = request.proposal
+    _check_case(compiled, proposal, "proposal")
+    for i, case in enumerate(request.caseload):
+        _check_case(compiled, case, f"caseload[{i}]")
+    standing = _standing(compiled, request.on, request.worker)
+    role = proposal.role
+    others = [c for c in request.caseload if c.case_id != proposal.case_id]
+
+    reasons: list[Reason] = []
+    waits: list[AllowedFrom] = []
+    conditions: dict[Outcome, list[str]] = {Outcome.ALLOW: [], Outcome.CO_WORK: []}
+    outcome = Outcome.ALLOW
+    overridden = False
+
+    def record(reason: Reason, wait: AllowedFrom | None) -> None:
+        nonlocal outcome, overridden
+        reasons.append(reason)
+        overridden = overridden or reason.overridden
+        if RESTRICTIVENESS[reason.effect] > RESTRICTIVENESS[outcome]:
+            outcome = reason.effect
+        if reason.effect is not Outcome.ALLOW and wait is not None:
+            waits.append(wait)
+
+    for gate in _applicable(compiled, proposal):
+        effect, wait = _gate_effect(gate, role, standing, compiled.names)
+        conditions[Outcome.ALLOW] += (
+            gate.conditions.lead if role is Role.LEAD else gate.conditions.co_work
+        )
+        conditions[Outcome.CO_WORK] += gate.conditions.co_work
+        record(*_with_override(gate, effect, wait, request.override))
+
+    figures, cap_results = _caps(compiled, standing, others, request.caseload, proposal)
+    for cap, effect, wait, note in cap_results:
+        record(*_with_override(cap, effect, wait, request.override, note))
+
+    for limit in compiled.limits:
+        effect, note = _limit_effect(limit, others, proposal)
+        wait = (
+            AllowedFrom(None, f"fewer than {limit.max_cases} such cases held")
+            if effect is not Outcome.ALLOW
+            else None
+        )
+        record(*_with_override(limit, effect, wait, request.override, note))
+
+    allowed_from = _latest(waits) if outcome is not Outcome.ALLOW and waits else None
+    final_conditions = conditions.get(outcome, [])
+    if overridden and request.override is not None:
+        final_conditions = [*final_conditions, _override_condition(request.override)]
+    return Decision(
+        outcome=outcome,
+        requested_role=role,
+        overridden=overridden and outcome is Outcome.ALLOW,
+        reasons=tuple(reasons),
+        conditions=tuple(dict.fromkeys(final_conditions)),
+        allowed_from=allowed_from,
+        caseload=figures,
+        month_of_practice=round(standing.months, 2),
+        policy_id=compiled.policy.id,
+        policy_version=compiled.policy.version,
+    )
+
+
+def _applicable(compiled: CompiledPolicy, case: Case) -> Iterator[Gate]:
+    for gate in compiled.gates_by_work_type[case.work_type]:
+        if _selects(gate.applies_to, case):
+            yield gate
+
+
+def _selects(sel: Selector, case: Case) -> bool:
+    if sel.work_types is not None and case.work_type not in sel.work_types:
+        return False
+    if sel.flags_any and not case.flags.intersection(sel.flags_any):
+        return False
+    if sel.flags_none and case.flags.intersection(sel.flags_none):
+        return False
+    return sel.external is None or sel.external == case.external
+
+
+def _gate_effect(
+    gate: Gate, role: Role, standing: _Standing, names: dict[str, str]
+) -> tuple[Outcome, AllowedFrom | None]:
+    lead_open = gate.lead is None or standing.met(gate.lead)
+    co_open = lead_open or gate.co_work is None or standing.met(gate.co_work)
+    if role is Role.LEAD:
+        if lead_open:
+            return Outcome.ALLOW, None
+        assert gate.lead is not None
+        return (Outcome.CO_WORK if co_open else Outcome.DENY), standing.when(gate.lead, names)
+    if co_open:
+        return Outcome.ALLOW, None
+    assert gate.co_work is not None
+    options = [gate.co_work] + ([gate.lead] if gate.lead is not None else [])
+    return Outcome.DENY, standing.when(Requirement(any=tuple(options)), names)
+
+
+def _with_override(
+    rule: Gate | Cap | Limit,
+    effect: Outcome,
+    wait: AllowedFrom | None,
+    asked: Override | None,
+    note: str | None = None,
+) -> tuple[Reason, AllowedFrom | None]:
+    overridden = False
+    if effect is not Outcome.ALLOW and asked is not None:
+        rule_override = rule.override
+        if rule_override is None:
+            note = _join(note, "not overridable: this rule applies regardless of circumstances")
+        elif asked.approver_role in rule_override.by:
+            effect, overridden = Outcome.ALLOW, True
+            note = _join(note, f"overridden by {asked.approver_role.value}")
+        else:
+            allowed = ", ".join(r.value for r in rule_override.by)
+            note = _join(
+                note, f"{asked.approver_role.value} may not override this rule; {allowed} may"
+            )
+    return Reason(rule.id, rule.clause, rule.summary, effect, overridden, note), wait
+
+
+def _join(a: str | None, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+def _override_condition(asked: Override) -> str:
+    return f"Override approved by {asked.approver_role.value.replace('_', ' ')} is recorded with its justification"
+
+
+# --- caps ------------------------------------------------------------------------------
+
+
+def _counts(case: Case, cap_counts_co_work: bool) -> bool:
+    return case.role is Role.LEAD or cap_counts_co_work
+
+
+def points_of(weights: PointsCap, case: Case) -> float:
+    w = weights.weights
+    base = w.work_types.get(case.work_type, w.default or 0.0)
+    return (
+        base + sum(w.flags.get(f, 0.0) for f in case.flags) + (w.external if case.external else 0.0)
+    )
+
+
+def _cap_value(
+    compiled: CompiledPolicy, cap: Cap, standing: _Standing, unit: str
+) -> tuple[float | None, int]:
+    index = 0
+    for i, phase in enumerate(cap.phases):
+        if phase.from_ is None or standing.met(phase.from_):
+            index = i
+    return _phase_value(compiled, cap, index, unit), index
+
+
+def _phase_value(compiled: CompiledPolicy, cap: Cap, index: int, unit: str) -> float | None:
+    phase = cap.phases[index]
+    if phase.max is not None:
+        return phase.max
+    reference = compiled.policy.reference_caseload
+    total = getattr(reference, unit) if reference is not None else None
+    return None if total is None or phase.relative is None else round(phase.relative * total, 2)
+
+
+_CapResult = tuple[Cap, Outcome, AllowedFrom | None, str | None]
+
+
+def _caps(
+    compiled: CompiledPolicy,
+    standing: _Standing,
+    others: list[Case],
+    caseload: tuple[Case, ...],
+    proposal: Case,
+) -> tuple[CaseloadFigures, list[_CapResult]]:
+    results: list[_CapResult] = []
+    child_cap = compiled.children_cap
+    counts_co = child_cap.co_work_counts if child_cap else False
+    children_before = sum(c.children for c in caseload if _counts(c, counts_co))
+    children_rest = sum(c.children for c in others if _counts(c, counts_co))
+    children_after = children_rest + (proposal.children if _counts(proposal, counts_co) else 0)
+    children_cap_value: float | None = None
+    if child_cap is not None:
+        children_cap_value, index = _cap_value(compiled, child_cap, standing, "children")
+        results.append(
+            _cap_check(
+                compiled,
+                child_cap,
+                standing,
+                index,
+                children_cap_value,
+                children_before,
+                children_after,
+                proposal,
+                "children",
+            )
+        )
+
+    points_cap = compiled.points_cap
+    points_before = points_after = 0.0
+    points_cap_value: float | None = None
+    if points_cap is not None:
+        pc = points_cap
+
+        def points(case: Case) -> float:
+            return points_of(pc, case) if _counts(case, pc.co_work_counts) else 0.0
+
+        points_before = round(sum(points(c) for c in caseload), 2)
+        points_after = round(sum(points(c) for c in others) + points(proposal), 2)
+        points_cap_value, index = _cap_value(compiled, pc, standing, "points")
+        results.append(
+            _cap_check(
+                compiled,
+                pc,
+                standing,
+                index,
+                points_cap_value,
+                points_before,
+                points_after,
+                proposal,
+                "points",
+            )
+        )
+    figures = CaseloadFigures(
+        children_before,
+        children_after,
+        children_cap_value,
+        points_before,
+        points_after,
+        points_cap_value,
+    )
+    return figures, results
+
+
+def _cap_check(
+    compiled: CompiledPolicy,
+    cap: Cap,
+    standing: _Standing,
+    index: int,
+    value: float | None,
+    before: float,
+    after: float,
+    proposal: Case,
+    unit: str,
+) -> _CapResult:
+    if value is None:
+        return cap, Outcome.ALLOW, None, f"not enforced: reference_caseload.{unit} is not set"
+    note = f"{_num(after)} of {_num(value)} {unit} after this allocation"
+    if after <= value or after <= before:
+        return cap, Outcome.ALLOW, None, note
+    # As co-worker the case would not count against a cap that ignores co-working.
+    effect = (
+        Outcome.CO_WORK if proposal.role is Role.LEAD and not cap.co_work_counts else Outcome.DENY
+    )
+    for later in range(index + 1, len(cap.phases)):
+        later_value = _phase_value(compiled, cap, later, unit)
+        requirement = cap.phases[later].from_
+        if later_value is not None and after <= later_value and requirement is not None:
+            return cap, effect, standing.when(requirement, compiled.names), note
+    excess = after - value
+    return cap, effect, AllowedFrom(None, f"{_num(excess)} fewer {unit} on the caseload"), note
+
+
+def _limit_effect(limit: Limit, others: list[Case], proposal: Case) -> tuple[Outcome, str | None]:
+    def counted(case: Case) -> bool:
+        return _selects(limit.applies_to, case) and (case.role is Role.LEAD or limit.co_work_counts)
+
+    if not counted(proposal):
+        return Outcome.ALLOW, None
+    held = sum(1 for c in others if counted(c))
+    note = f"{held + 1} of at most {limit.max_cases} such cases after this allocation"
+    if held + 1 <= limit.max_cases:
+        return Outcome.ALLOW, note
+    effect = (
+        Outcome.CO_WORK if proposal.role is Role.LEAD and not limit.co_work_counts else Outcome.DENY
+    )
+    return effect, note
+
+
+# --- entitlements ----------------------------------------------------------------------
+
+
+def entitlements(compiled: CompiledPolicy, request: CaseloadRequest) -> Entitlements:
+    for i, case in enumerate(request.caseload):
+        _check_case(compiled, case, f"caseload[{i}]")
+    standing = _standing(compiled, request.on, request.worker)
+    figures, _ = _caps(compiled, standing, list(request.caseload), request.caseload, _NOTHING)
+    rows: list[Entitlement] = []
+    for wt in compiled.policy.work_types:
+        variants: list[tuple[str, ...]] = [()]
+        for gate in compiled.gates_by_work_type[wt.id]:
+            for flag in (*gate.applies_to.flags_any, *gate.applies_to.flags_none):
+                if (flag,) not in variants:
+                    variants.append((flag,))
+        for flags in variants:
+            rows.append(_entitlement(compiled, standing, wt.id, flags))
+    capacity = Capacity(
+        children=figures.children_before,
+        children_cap=figures.children_cap,
+        children_remaining=None
+        if figures.children_cap is None
+        else max(0.0, figures.children_cap - figures.children_before),
+        points=figures.points_before,
+        points_cap=figures.points_cap,
+        points_remaining=None
+        if figures.points_cap is None
+        else round(max(0.0, figures.points_cap - figures.points_before), 2),
+    )
+    return Entitlements(
+        round(standing.months, 2),
+        capacity,
+        tuple(rows),
+        compiled.policy.id,
+        compiled.policy.version,
+    )
+
+
+_NOTHING = Case(case_id="-", work_type="-", children=0, role=Role.CO_WORK)
+
+
+def _entitlement(
+    compiled: CompiledPolicy, standing: _Standing, work_type: str, flags: tuple[str, ...]
+) -> Entitlement:
+    probe = Case(
+        case_id="-", work_type=work_type, children=1, role=Role.LEAD, flags=frozenset(flags)
+    )
+    lead, co_work = Outcome.ALLOW, Outcome.ALLOW
+    waits: list[AllowedFrom] = []
+    clauses: list[str] = []
+    conditions: list[str] = []
+    for gate in _applicable(compiled, probe):
+        clauses.append(gate.clause)
+        lead_effect, wait = _gate_effect(gate, Role.LEAD, standing, compiled.names)
+        co_effect, _ = _gate_effect(gate, Role.CO_WORK, standing, compiled.names)
+        if RESTRICTIVENESS[lead_effect] > RESTRICTIVENESS[lead]:
+            lead = lead_effect
+        if RESTRICTIVENESS[co_effect] > RESTRICTIVENESS[co_work]:
+            co_work = co_effect
+        if wait is not None:
+            waits.append(wait)
+        conditions += (
+            gate.conditions.lead if lead_effect is Outcome.ALLOW else gate.conditions.co_work
+        )
+    return Entitlement(
+        work_type=work_type,
+        flags=flags,
+        lead=lead,
+        co_work=co_work,
+        allowed_from=_latest(waits) if lead is not Outcome.ALLOW and waits else None,
+        clause="; ".join(dict.fromkeys(clauses)) or None,
+        conditions=tuple(dict.fromkeys(conditions)),
+    )
+
+
+# --- breaches --------------------------------------------------------------------------
+
+
+def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach, ...]:
+    for i, case in enumerate(request.caseload):
+        _check_case(compiled, case, f"caseload[{i}]")
+    standing = _standing(compiled, request.on, request.worker)
+    found: list[Breach] = []
+    for case in request.caseload:
+        for gate in _applicable(compiled, case):
+            if gate.id in case.overrides:
+                continue
+            effect, _ = _gate_effect(gate, case.role, standing, compiled.names)
+            if effect is Outcome.ALLOW:
+                continue
+            held = "lead" if case.role is Role.LEAD else "co-worker"
+            if gate.remedy:
+                remedy = gate.remedy
+            elif effect is Outcome.CO_WORK:
+                remedy = "Reallocate to a non-ASYE social worker; the NQSW may co-work."
+            else:
+                remedy = "Reallocate to a non-ASYE social worker; the NQSW may not work on this case yet."
+            found.append(
+                Breach(
+                    gate.id,
+                    gate.clause,
+                    gate.summary,
+                    f"{case.case_id} ({compiled.names.get(case.work_type, case.work_type)}) held as {held}",
+                    remedy,
+                    (case.case_id,),
+                )
+            )
+    for cap, unit, weigh in _cap_weighers(compiled):
+        value, _ = _cap_value(compiled, cap, standing, unit)
+        counted = [c for c in request.caseload if weigh(c) > 0 and cap.id not in c.overrides]
+        total = round(sum(weigh(c) for c in counted), 2)
+        if value is not None and total > value:
+            found.append(
+                Breach(
+                    cap.id,
+                    cap.clause,
+                    cap.summary,
+                    f"{_num(total)} {unit} against a cap of {_num(value)}",
+                    cap.remedy
+                    or f"Reduce the caseload by {_num(round(total - value, 2))} {unit}: reallocate cases to non-ASYE social workers.",
+                    tuple(c.case_id for c in counted),
+                )
+            )
+    for limit in compiled.limits:
+        counted = [
+            c
+            for c in request.caseload
+            if _selects(limit.applies_to, c)
+            and (c.role is Role.LEAD or limit.co_work_counts)
+            and limit.id not in c.overrides
+        ]
+        if len(counted) > limit.max_cases:
+            found.append(
+                Breach(
+                    limit.id,
+                    limit.clause,
+                    limit.summary,
+                    f"{len(counted)} such cases against a limit of {limit.max_cases}",
+                    limit.remedy or "Reallocate the cases over the limit.",
+                    tuple(c.case_id for c in counted),
+                )
+            )
+    return tuple(found)
+
+
+_Weigh = Callable[[Case], float]
+
+
+def _cap_weighers(compiled: CompiledPolicy) -> Iterator[tuple[Cap, str, _Weigh]]:
+    child_cap, points_cap = compiled.children_cap, compiled.points_cap
+    if child_cap is not None:
+        yield (
+            child_cap,
+            "children",
+            lambda c: float(c.children) if _counts(c, child_cap.co_work_counts) else 0.0,
+        )
+    if points_cap is not None:
+        yield (
+            points_cap,
+            "points",
+            lambda c: points_of(points_cap, c) if _counts(c, points_cap.co_work_counts) else 0.0,
+        )
+
+
+# --- input checks against the policy's vocabulary --------------------------------------
+
+
+def _check_case(compiled: CompiledPolicy, case: Case, where: str) -> None:
+    if case.work_type not in compiled.work_types:
+        raise RequestError(
+            f"{where}.work_type", unknown_message(case.work_type, compiled.work_types, "work type")
+        )
+    for flag in case.flags:
+        if flag not in compiled.flags:
+            raise RequestError(f"{where}.flags", unknown_message(flag, compiled.flags, "flag"))
+
+
+def _check_record(compiled: CompiledPolicy, worker: Worker) -> None:
+    for agreement in worker.agreements:
+        if agreement not in compiled.agreements:
+            raise RequestError(
+                "worker.agreements", unknown_message(agreement, compiled.agreements, "agreement")
+            )
