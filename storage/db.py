@@ -1,0 +1,96 @@
+"""Engine and sessions for SQLite (embedded default) and PostgreSQL (scaled out).
+
+The same code runs on both. Writers are serialised where it matters: on SQLite every
+write transaction starts with `BEGIN IMMEDIATE` (the database write lock, waited for up
+to the busy timeout); on PostgreSQL the repositories lock the rows they depend on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+_WRITE = "caseload_write"
+"""Execution option marking connections of write transactions (SQLite takes the lock)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """An engine plus session factories: `read()` for queries, `write()` for changes."""
+
+    engine: AsyncEngine
+    readers: async_sessionmaker[AsyncSession]
+    writers: async_sessionmaker[AsyncSession]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session that never takes the write lock; rolled back at the end."""
+        async with self.readers() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction that commits once at the end, or rolls back on any error."""
+        async with self.writers() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Database:
+    """Create the engine for `url` (creating the SQLite file's directory when needed)."""
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, **engine_args)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, busy_timeout_ms)
+    writer_engine = engine.execution_options(**{_WRITE: True})
+    return Database(
+        engine=engine,
+        readers=async_sessionmaker(engine, expire_on_commit=False),
+        writers=async_sessionmaker(writer_engine, expire_on_commit=False),
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see `_on_begin`).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

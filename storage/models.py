@@ -1,0 +1,298 @@
+"""The tables. Facts about a case are limited to what the policy needs: a reference, a work
+type, a count of children, flags and whether it is external. There is no column for a
+child's name, address, date of birth or any free text from a case.
+
+Every entity fed by events keeps `occurred_at`, the time of the event that last changed it,
+so an older event arriving late never overwrites newer state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+Ref = String(64)
+Code = String(80)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every database (SQLite keeps no zone itself)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[str] = mapped_column(Ref, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    policy_id: Mapped[str] = mapped_column(Code)
+    policy_version: Mapped[str] = mapped_column(Code)
+    policy_source: Mapped[str] = mapped_column(String(300))
+    """The preset or file name the policy came from (used to resolve `extends:`)."""
+    policy_yaml: Mapped[str] = mapped_column(Text)
+    """The policy text in force, so every decision can be reproduced and audited."""
+    time_zone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("org_id", "ref"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    ref: Mapped[str] = mapped_column(Ref)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(Code)
+    slack_channel_id: Mapped[str | None] = mapped_column(Ref)
+    teams_channel_id: Mapped[str | None] = mapped_column(String(200))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Person(Base):
+    """A member of staff (never a child): their name may be kept."""
+
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("org_id", "ref"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    ref: Mapped[str] = mapped_column(Ref)
+    display_name: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class PersonRole(Base):
+    __tablename__ = "person_roles"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class AsyeRecord(Base):
+    __tablename__ = "asye_records"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    fte: Mapped[float] = mapped_column(Float, default=1.0)
+    assessor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AsyePause(Base):
+    __tablename__ = "asye_pauses"
+    __table_args__ = (UniqueConstraint("person_id", "from_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    from_date: Mapped[dt.date] = mapped_column(Date)
+    to_date: Mapped[dt.date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Code)
+    """A reason code (e.g. `sickness`), never free text."""
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AsyeReview(Base):
+    __tablename__ = "asye_reviews"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    on: Mapped[dt.date] = mapped_column(Date)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AsyeAgreement(Base):
+    __tablename__ = "asye_agreements"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    agreement: Mapped[str] = mapped_column(Code, primary_key=True)
+    on: Mapped[dt.date] = mapped_column(Date)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ChatIdentity(Base):
+    """Slack: tenant = workspace (team) id; Teams: tenant id and the AAD object id."""
+
+    __tablename__ = "chat_identities"
+    __table_args__ = (UniqueConstraint("platform", "tenant", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(Ref)
+    user_id: Mapped[str] = mapped_column(Ref)
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("org_id", "ref"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    ref: Mapped[str] = mapped_column(Ref)
+    work_type: Mapped[str] = mapped_column(Code)
+    children: Mapped[int] = mapped_column(Integer)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    external: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Allocation(Base):
+    """A worker holds a case from `from_date` until the day before `to_date` (None: still)."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (
+        Index(
+            "uq_allocations_open",
+            "case_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text("to_date IS NULL"),
+            postgresql_where=text("to_date IS NULL"),
+        ),
+        Index("ix_allocations_person_id", "person_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    role: Mapped[str] = mapped_column(String(16))
+    from_date: Mapped[dt.date] = mapped_column(Date)
+    to_date: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))
+    overrides: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Rule ids set aside when the allocation was made, so breaches respect them."""
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class BreachRow(Base):
+    __tablename__ = "breaches"
+    __table_args__ = (
+        Index(
+            "uq_breaches_open",
+            "person_id",
+            "rule_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    rule_id: Mapped[str] = mapped_column(Code)
+    clause: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(String(500))
+    detail: Mapped[str] = mapped_column(String(500))
+    remedy: Mapped[str] = mapped_column(String(500))
+    case_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookReceipt(Base):
+    """Each `webhook-id` seen, so a redelivery is acknowledged and changes nothing."""
+
+    __tablename__ = "webhook_receipts"
+
+    webhook_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    event_type: Mapped[str] = mapped_column(Code)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """Only the SHA-256 of a token is kept; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """One row of an organisation's hash chain; `data` is the canonical JSON that was hashed."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("org_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(200))
+    data: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The last row of each chain: detects removal at the end and serialises appends."""
+
+    __tablename__ = "audit_heads"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
