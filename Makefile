@@ -20,8 +20,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bot handlers policy storage bench
 
+# The suite runs on SQLite always, and on PostgreSQL too when one answers locally.
+PG_URL := postgresql+asyncpg://postgres@127.0.0.1:5432/test
 test: lint
-	$(BIN)/pytest
+	@if [ -z "$$TEST_DATABASE_URL" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
+		echo "PostgreSQL answers on 127.0.0.1:5432: running the suite on it too"; \
+		TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest; \
+	else \
+		$(BIN)/pytest; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/policy_bench.py

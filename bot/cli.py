@@ -12,19 +12,14 @@ from collections.abc import Callable, Sequence
 
 from bot import cli_policy
 
-Register = Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 AREAS: list[Register] = [cli_policy.register]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="caseload-bot", description=__doc__)
-    sub = parser.add_subparsers(dest="area", required=True, parser_class=_Parser)
+    parser = argparse.ArgumentParser(prog="caseload-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="area", required=True)
     for register in AREAS:
         register(sub)
     return parser

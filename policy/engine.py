@@ -27,6 +27,9 @@ from policy.schema import (
     Role,
     Selector,
 )
+from policy.schema import (
+    Override as RuleOverride,
+)
 
 # --- results -------------------------------------------------------------------------
 
@@ -43,8 +46,14 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class AllowedFrom:
+    """Not before `date` (None: no date bound), and once every milestone has happened."""
+
     date: dt.date | None
-    milestone: str
+    milestones: tuple[str, ...]
+
+    @property
+    def milestone(self) -> str:
+        return " and ".join(self.milestones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +167,8 @@ class _Standing:
     rate: float
 
     def met(self, req: Requirement) -> bool:
+        if req.never:
+            return False
         if req.months is not None:
             return self.months >= req.months
         if req.review is not None:
@@ -168,24 +179,25 @@ class _Standing:
             return all(self.met(r) for r in req.all)
         return any(self.met(r) for r in req.any or ())
 
-    def when(self, req: Requirement, names: dict[str, str]) -> AllowedFrom:
-        """The earliest date (if knowable) and the milestone at which `req` is met."""
+    def when(self, req: Requirement, names: dict[str, str]) -> AllowedFrom | None:
+        """The earliest date (if knowable) and the milestone at which `req` is met; None if never."""
         w = self.worker
+        if req.never:
+            return None
         if req.months is not None:
             day = date_of_month(req.months, w.asye_start, w.clock_pauses(), self.rate)
-            return AllowedFrom(day, f"month {_num(req.months)} of practice")
+            return AllowedFrom(day, (f"month {_num(req.months)} of practice",))
         if req.review is not None:
             due = date_of_month(req.review, w.asye_start, w.clock_pauses(), self.rate)
-            return AllowedFrom(
-                due if due and due > self.on else None, f"month-{req.review} review passed"
-            )
+            upcoming = due if due is not None and due > self.on else None
+            return AllowedFrom(upcoming, (f"month-{req.review} review passed",))
         if req.agreement is not None:
-            return AllowedFrom(None, f"{names.get(req.agreement, req.agreement)} recorded")
+            return AllowedFrom(None, (f"{names.get(req.agreement, req.agreement)} recorded",))
         if req.all is not None:
             parts = [self.when(r, names) for r in req.all if not self.met(r)]
             return _latest(parts)
-        options = [self.when(r, names) for r in req.any or ()]
-        return min(options, key=lambda a: a.date or self.on)
+        options = [a for a in (self.when(r, names) for r in req.any or ()) if a is not None]
+        return min(options, key=lambda a: a.date or self.on) if options else None
 
 
 def _standing(compiled: CompiledPolicy, on: dt.date, worker: Worker) -> _Standing:
@@ -195,13 +207,15 @@ def _standing(compiled: CompiledPolicy, on: dt.date, worker: Worker) -> _Standin
     return _Standing(on, months, worker, rate)
 
 
-def _latest(parts: Iterable[AllowedFrom]) -> AllowedFrom:
+def _latest(parts: Iterable[AllowedFrom | None]) -> AllowedFrom | None:
+    """All of these must happen: the last of them, or None if one never will."""
     items = list(parts)
-    if not items:
-        raise ValueError("no milestone to wait for")
-    dates = [a.date for a in items]
-    day = None if None in dates else max(d for d in dates if d is not None)
-    return AllowedFrom(day, " and ".join(dict.fromkeys(a.milestone for a in items)))
+    if not items or None in items:
+        return None
+    known = [a for a in items if a is not None]
+    dates = [a.date for a in known if a.date is not None]
+    milestones = tuple(dict.fromkeys(m for a in known for m in a.milestones))
+    return AllowedFrom(max(dates) if dates else None, milestones)
 
 
 def _num(x: float) -> str:
@@ -221,7 +235,7 @@ def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
     others = [c for c in request.caseload if c.case_id != proposal.case_id]
 
     reasons: list[Reason] = []
-    waits: list[AllowedFrom] = []
+    waits: list[AllowedFrom | None] = []
     conditions: dict[Outcome, list[str]] = {Outcome.ALLOW: [], Outcome.CO_WORK: []}
     outcome = Outcome.ALLOW
     overridden = False
@@ -232,7 +246,7 @@ def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
         overridden = overridden or reason.overridden
         if RESTRICTIVENESS[reason.effect] > RESTRICTIVENESS[outcome]:
             outcome = reason.effect
-        if reason.effect is not Outcome.ALLOW and wait is not None:
+        if reason.effect is not Outcome.ALLOW:
             waits.append(wait)
 
     for gate in _applicable(compiled, proposal):
@@ -241,20 +255,24 @@ def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
             gate.conditions.lead if role is Role.LEAD else gate.conditions.co_work
         )
         conditions[Outcome.CO_WORK] += gate.conditions.co_work
-        record(*_with_override(gate, effect, wait, request.override))
+        record(*_with_override(gate, gate.override, effect, wait, request.override))
 
     figures, cap_results = _caps(compiled, standing, others, request.caseload, proposal)
-    for cap, effect, wait, note in cap_results:
-        record(*_with_override(cap, effect, wait, request.override, note))
+    for cap, phase_override, effect, wait, note in cap_results:
+        record(
+            *_with_override(
+                cap, phase_override or cap.override, effect, wait, request.override, note
+            )
+        )
 
     for limit in compiled.limits:
         effect, note = _limit_effect(limit, others, proposal)
         wait = (
-            AllowedFrom(None, f"fewer than {limit.max_cases} such cases held")
+            AllowedFrom(None, (f"fewer than {limit.max_cases} such cases held",))
             if effect is not Outcome.ALLOW
             else None
         )
-        record(*_with_override(limit, effect, wait, request.override, note))
+        record(*_with_override(limit, limit.override, effect, wait, request.override, note))
 
     allowed_from = _latest(waits) if outcome is not Outcome.ALLOW and waits else None
     final_conditions = conditions.get(outcome, [])
@@ -309,6 +327,7 @@ def _gate_effect(
 
 def _with_override(
     rule: Gate | Cap | Limit,
+    rule_override: RuleOverride | None,
     effect: Outcome,
     wait: AllowedFrom | None,
     asked: Override | None,
@@ -316,7 +335,6 @@ def _with_override(
 ) -> tuple[Reason, AllowedFrom | None]:
     overridden = False
     if effect is not Outcome.ALLOW and asked is not None:
-        rule_override = rule.override
         if rule_override is None:
             note = _join(note, "not overridable: this rule applies regardless of circumstances")
         elif asked.approver_role in rule_override.by:
@@ -372,7 +390,7 @@ def _phase_value(compiled: CompiledPolicy, cap: Cap, index: int, unit: str) -> f
     return None if total is None or phase.relative is None else round(phase.relative * total, 2)
 
 
-_CapResult = tuple[Cap, Outcome, AllowedFrom | None, str | None]
+_CapResult = tuple[Cap, RuleOverride | None, Outcome, AllowedFrom | None, str | None]
 
 
 def _caps(
@@ -383,62 +401,24 @@ def _caps(
     proposal: Case,
 ) -> tuple[CaseloadFigures, list[_CapResult]]:
     results: list[_CapResult] = []
-    child_cap = compiled.children_cap
-    counts_co = child_cap.co_work_counts if child_cap else False
-    children_before = sum(c.children for c in caseload if _counts(c, counts_co))
-    children_rest = sum(c.children for c in others if _counts(c, counts_co))
-    children_after = children_rest + (proposal.children if _counts(proposal, counts_co) else 0)
-    children_cap_value: float | None = None
-    if child_cap is not None:
-        children_cap_value, index = _cap_value(compiled, child_cap, standing, "children")
-        results.append(
-            _cap_check(
-                compiled,
-                child_cap,
-                standing,
-                index,
-                children_cap_value,
-                children_before,
-                children_after,
-                proposal,
-                "children",
-            )
-        )
-
-    points_cap = compiled.points_cap
-    points_before = points_after = 0.0
-    points_cap_value: float | None = None
-    if points_cap is not None:
-        pc = points_cap
-
-        def points(case: Case) -> float:
-            return points_of(pc, case) if _counts(case, pc.co_work_counts) else 0.0
-
-        points_before = round(sum(points(c) for c in caseload), 2)
-        points_after = round(sum(points(c) for c in others) + points(proposal), 2)
-        points_cap_value, index = _cap_value(compiled, pc, standing, "points")
-        results.append(
-            _cap_check(
-                compiled,
-                pc,
-                standing,
-                index,
-                points_cap_value,
-                points_before,
-                points_after,
-                proposal,
-                "points",
-            )
-        )
-    figures = CaseloadFigures(
-        children_before,
-        children_after,
-        children_cap_value,
-        points_before,
-        points_after,
-        points_cap_value,
+    children = (
+        float(sum(c.children for c in caseload if c.role is Role.LEAD)),
+        float(sum(c.children for c in others if c.role is Role.LEAD))
+        + (proposal.children if proposal.role is Role.LEAD else 0),
+        None,
     )
-    return figures, results
+    figures: dict[str, tuple[float, float, float | None]] = {"children": children}
+    for cap, unit, weigh in _cap_weighers(compiled):
+        before = round(sum(weigh(c) for c in caseload), 2)
+        after = round(sum(weigh(c) for c in others) + weigh(proposal), 2)
+        value, index = _cap_value(compiled, cap, standing, unit)
+        figures[unit] = (before, after, value)
+        results.append(
+            _cap_check(compiled, cap, standing, index, value, before, after, proposal, unit)
+        )
+    c_before, c_after, c_cap = figures["children"]
+    p_before, p_after, p_cap = figures.get("points", (0.0, 0.0, None))
+    return CaseloadFigures(int(c_before), int(c_after), c_cap, p_before, p_after, p_cap), results
 
 
 def _cap_check(
@@ -453,10 +433,11 @@ def _cap_check(
     unit: str,
 ) -> _CapResult:
     if value is None:
-        return cap, Outcome.ALLOW, None, f"not enforced: reference_caseload.{unit} is not set"
+        return cap, None, Outcome.ALLOW, None, f"not enforced: reference_caseload.{unit} is not set"
     note = f"{_num(after)} of {_num(value)} {unit} after this allocation"
+    phase_override = cap.phases[index].override
     if after <= value or after <= before:
-        return cap, Outcome.ALLOW, None, note
+        return cap, phase_override, Outcome.ALLOW, None, note
     # As co-worker the case would not count against a cap that ignores co-working.
     effect = (
         Outcome.CO_WORK if proposal.role is Role.LEAD and not cap.co_work_counts else Outcome.DENY
@@ -465,9 +446,10 @@ def _cap_check(
         later_value = _phase_value(compiled, cap, later, unit)
         requirement = cap.phases[later].from_
         if later_value is not None and after <= later_value and requirement is not None:
-            return cap, effect, standing.when(requirement, compiled.names), note
+            return cap, phase_override, effect, standing.when(requirement, compiled.names), note
     excess = after - value
-    return cap, effect, AllowedFrom(None, f"{_num(excess)} fewer {unit} on the caseload"), note
+    wait = AllowedFrom(None, (f"{_num(excess)} fewer {unit} on the caseload",))
+    return cap, phase_override, effect, wait, note
 
 
 def _limit_effect(limit: Limit, others: list[Case], proposal: Case) -> tuple[Outcome, str | None]:
@@ -493,7 +475,10 @@ def entitlements(compiled: CompiledPolicy, request: CaseloadRequest) -> Entitlem
     for i, case in enumerate(request.caseload):
         _check_case(compiled, case, f"caseload[{i}]")
     standing = _standing(compiled, request.on, request.worker)
-    figures, _ = _caps(compiled, standing, list(request.caseload), request.caseload, _NOTHING)
+    held = {
+        unit: (total, value)
+        for _, unit, total, value in _held(compiled, standing, request.caseload)
+    }
     rows: list[Entitlement] = []
     for wt in compiled.policy.work_types:
         variants: list[tuple[str, ...]] = [()]
@@ -503,17 +488,16 @@ def entitlements(compiled: CompiledPolicy, request: CaseloadRequest) -> Entitlem
                     variants.append((flag,))
         for flags in variants:
             rows.append(_entitlement(compiled, standing, wt.id, flags))
+    lead_children = float(sum(c.children for c in request.caseload if c.role is Role.LEAD))
+    children, children_cap = held.get("children", (lead_children, None))
+    points, points_cap = held.get("points", (0.0, None))
     capacity = Capacity(
-        children=figures.children_before,
-        children_cap=figures.children_cap,
-        children_remaining=None
-        if figures.children_cap is None
-        else max(0.0, figures.children_cap - figures.children_before),
-        points=figures.points_before,
-        points_cap=figures.points_cap,
-        points_remaining=None
-        if figures.points_cap is None
-        else round(max(0.0, figures.points_cap - figures.points_before), 2),
+        children=int(children),
+        children_cap=children_cap,
+        children_remaining=_room(children, children_cap),
+        points=points,
+        points_cap=points_cap,
+        points_remaining=_room(points, points_cap),
     )
     return Entitlements(
         round(standing.months, 2),
@@ -524,14 +508,15 @@ def entitlements(compiled: CompiledPolicy, request: CaseloadRequest) -> Entitlem
     )
 
 
-_NOTHING = Case(case_id="-", work_type="-", children=0, role=Role.CO_WORK)
+def _room(total: float, cap: float | None) -> float | None:
+    return None if cap is None else round(max(0.0, cap - total), 2)
 
 
 def _entitlement(
     compiled: CompiledPolicy, standing: _Standing, work_type: str, flags: tuple[str, ...]
 ) -> Entitlement:
     probe = Case(
-        case_id="-", work_type=work_type, children=1, role=Role.LEAD, flags=frozenset(flags)
+        case_id="probe", work_type=work_type, children=1, role=Role.LEAD, flags=frozenset(flags)
     )
     lead, co_work = Outcome.ALLOW, Outcome.ALLOW
     waits: list[AllowedFrom] = []
@@ -593,10 +578,14 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
                     (case.case_id,),
                 )
             )
-    for cap, unit, weigh in _cap_weighers(compiled):
-        value, _ = _cap_value(compiled, cap, standing, unit)
-        counted = [c for c in request.caseload if weigh(c) > 0 and cap.id not in c.overrides]
-        total = round(sum(weigh(c) for c in counted), 2)
+    for cap, unit, total, value in _held(
+        compiled, standing, request.caseload, respect_overrides=True
+    ):
+        counted = [
+            c
+            for c in request.caseload
+            if cap.id not in c.overrides and _weigh(compiled, unit, c) > 0
+        ]
         if value is not None and total > value:
             found.append(
                 Breach(
@@ -632,6 +621,23 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
 
 
 _Weigh = Callable[[Case], float]
+
+
+def _held(
+    compiled: CompiledPolicy,
+    standing: _Standing,
+    caseload: tuple[Case, ...],
+    respect_overrides: bool = False,
+) -> Iterator[tuple[Cap, str, float, float | None]]:
+    """Each cap in force with the caseload's total against it."""
+    for cap, unit, weigh in _cap_weighers(compiled):
+        cases = [c for c in caseload if not (respect_overrides and cap.id in c.overrides)]
+        value, _ = _cap_value(compiled, cap, standing, unit)
+        yield cap, unit, round(sum(weigh(c) for c in cases), 2), value
+
+
+def _weigh(compiled: CompiledPolicy, unit: str, case: Case) -> float:
+    return next(w(case) for _, u, w in _cap_weighers(compiled) if u == unit)
 
 
 def _cap_weighers(compiled: CompiledPolicy) -> Iterator[tuple[Cap, str, _Weigh]]:

@@ -8,15 +8,39 @@ an address, a date of birth or free text, and unknown keys are refused.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 
 from policy.clock import Pause
 from policy.errors import RequestError
 from policy.schema import Role, StaffRole
 
-Day = Annotated[dt.date, Strict()]
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: object) -> dt.date:
+    """Only YYYY-MM-DD: a number or a timestamp is a mistake, not a date."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a date; use YYYY-MM-DD")
+
+
+Day = Annotated[dt.date, PlainValidator(_iso_date)]
 Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:-]*$")]
 Key = Annotated[str, Field(min_length=1, max_length=80)]
 
@@ -117,8 +141,6 @@ def _explain(err: Any) -> str:
         return "is required"
     if kind == "extra_forbidden":
         return "is not a field of this request (the product keeps no names, addresses or notes)"
-    if kind.startswith("date"):
-        return f"{err.get('input')!r} is not a date; use YYYY-MM-DD"
     if kind == "enum":
         return f"{err.get('input')!r} is not allowed; {err['msg'].removeprefix('Input should be ')}"
     return str(err["msg"]).removeprefix("Value error, ")

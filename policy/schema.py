@@ -54,11 +54,15 @@ Id = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=80)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 
+_REQUIREMENT_KEYS = ("months", "review", "agreement", "all", "any", "never")
+
+
 class Requirement(Frozen):
     """A milestone expression: exactly one of its keys.
 
     `months`: months of practice reached; `review`: the month-N review passed;
-    `agreement`: an agreement recorded; `all` / `any`: combinations.
+    `agreement`: an agreement recorded; `all` / `any`: combinations; `never: true`: a role
+    the policy does not open at any point of the programme.
     """
 
     months: Annotated[float, Field(ge=0, le=60)] | None = None
@@ -66,17 +70,14 @@ class Requirement(Frozen):
     agreement: Id | None = None
     all: tuple[Requirement, ...] | None = None
     any: tuple[Requirement, ...] | None = None
+    never: Literal[True] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Requirement:
-        given = [
-            k
-            for k in ("months", "review", "agreement", "all", "any")
-            if getattr(self, k) is not None
-        ]
+        given = [k for k in _REQUIREMENT_KEYS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "a requirement has exactly one of months, review, agreement, all, any"
+                "a requirement has exactly one of months, review, agreement, all, any, never"
                 f" (got {', '.join(given) or 'none'})"
             )
         return self
@@ -127,11 +128,16 @@ class Gate(Cited):
 
 
 class Phase(Frozen):
-    """A cap in force from a milestone on; the last phase whose milestone is met applies."""
+    """A cap in force from a milestone on; the last phase whose milestone is met applies.
+
+    A phase's own `override` replaces the cap's, for a limit that is firm in one phase
+    and may be agreed away in another.
+    """
 
     from_: Requirement | None = Field(default=None, alias="from")
     max: Annotated[float, Field(ge=0)] | None = None
     relative: Annotated[float, Field(gt=0, le=1)] | None = None
+    override: Override | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -217,8 +223,21 @@ class Reviews(Frozen):
     summary: Text
 
 
+class Period(Frozen):
+    """A span of the programme measured from the ASYE start."""
+
+    weeks: Annotated[int, Field(ge=1, le=260)] | None = None
+    months: Annotated[int, Field(ge=1, le=60)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Period:
+        if (self.weeks is None) == (self.months is None):
+            raise ValueError("a period has exactly one of weeks or months")
+        return self
+
+
 class SupervisionBand(Frozen):
-    until: Requirement | None = None
+    until: Period | None = None
     frequency: Literal["weekly", "fortnightly", "three_weekly", "monthly", "six_weekly"]
 
 

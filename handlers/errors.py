@@ -1,0 +1,60 @@
+"""Errors the use cases raise on purpose, with every message in one place.
+
+Adapters map the families to answers: `NotFound` → 404, `Conflict` → 409,
+`NotPermitted` → 403 (or a chat reply), and the CLI to exit 2 with the message.
+Messages carry references and ids, never personal data from a case.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class CaseloadError(Exception):
+    """Base of the product's deliberate errors; `template` is filled from keyword fields."""
+
+    template: ClassVar[str] = "{detail}"
+
+    def __init__(self, **fields: object) -> None:
+        self.fields = fields
+        super().__init__(self.template.format(**fields))
+
+
+class NotFound(CaseloadError):
+    pass
+
+
+class Conflict(CaseloadError):
+    pass
+
+
+class NotPermitted(CaseloadError):
+    pass
+
+
+class UnknownOrganisation(NotFound):
+    template = "organisation {org!r} does not exist; create it with `caseload-bot org create`"
+
+
+class UnknownPerson(NotFound):
+    template = "organisation {org!r} has no worker {ref!r}"
+
+
+class UnknownCase(NotFound):
+    template = "organisation {org!r} has no case {ref!r}"
+
+
+class OrganisationExists(Conflict):
+    template = "organisation {org!r} already exists"
+
+
+class CaseClosed(Conflict):
+    template = "case {ref!r} was closed on {closed_on}"
+
+
+class AlreadyAllocated(Conflict):
+    template = "{worker!r} already holds case {ref!r} as {role}"
+
+
+class ApproverLacksRole(NotPermitted):
+    template = "{approver!r} does not hold the role {role!r} they approved the override as"

@@ -1,0 +1,196 @@
+"""What the use cases need from storage, as interfaces (storage implements them).
+
+Handlers depend on these protocols and records only, so they can be tested and reused
+by chat, the decision API, webhooks and imports alike. Records are plain frozen values;
+the caseload and ASYE record come back as the policy engine's own `Case` and `Worker`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from policy import Breach, Case, Role, StaffRole, Worker
+
+JsonValue = str | int | float | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
+
+
+class Source(StrEnum):
+    """Where an allocation came from."""
+
+    WEBHOOK = "webhook"
+    CHAT = "chat"
+    API = "api"
+    IMPORT = "import"
+
+
+class AuditKind(StrEnum):
+    ORGANISATION_CREATED = "organisation_created"
+    POLICY_CHANGED = "policy_changed"
+    TOKEN_CREATED = "token_created"
+    TOKEN_REVOKED = "token_revoked"
+    DECISION = "decision"
+    OVERRIDE = "override"
+    ALLOCATION_STARTED = "allocation_started"
+    ALLOCATION_ENDED = "allocation_ended"
+    BREACH_OPENED = "breach_opened"
+    BREACH_RESOLVED = "breach_resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRecord:
+    id: str
+    name: str
+    policy_id: str
+    policy_version: str
+    policy_source: str
+    policy_yaml: str
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    id: int
+    org_id: str
+    ref: str
+    display_name: str
+    roles: frozenset[StaffRole]
+    team_id: int | None
+    manager_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecord:
+    id: int
+    org_id: str
+    ref: str
+    work_type: str
+    children: int
+    flags: frozenset[str]
+    external: bool
+    closed_on: dt.date | None
+
+    def as_policy_case(self, role: Role, overrides: frozenset[str] = frozenset()) -> Case:
+        return Case(
+            case_id=self.ref,
+            work_type=self.work_type,
+            children=self.children,
+            role=role,
+            flags=self.flags,
+            external=self.external,
+            overrides=overrides,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRecord:
+    id: int
+    case_id: int
+    person_id: int
+    role: Role
+    from_date: dt.date
+    to_date: dt.date | None
+    source: Source
+    overrides: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class BreachChange:
+    """A breach that opened, or an open one that is no longer found."""
+
+    change: Literal["opened", "resolved"]
+    breach: Breach
+
+
+class OrganisationsPort(Protocol):
+    async def get(self, org_id: str) -> OrgRecord | None: ...
+
+
+class PeoplePort(Protocol):
+    async def get(self, org_id: str, ref: str) -> PersonRecord | None: ...
+
+    async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
+        """The person, locked until the transaction ends (serialises their allocations)."""
+        ...
+
+    async def asye_worker(self, person_id: int) -> Worker | None:
+        """The ASYE record as the policy engine needs it; None when not on the ASYE."""
+        ...
+
+
+class CasesPort(Protocol):
+    async def get(self, org_id: str, ref: str) -> CaseRecord | None: ...
+
+
+class AllocationsPort(Protocol):
+    async def caseload(self, person_id: int, on: dt.date) -> tuple[Case, ...]:
+        """Cases held on `on` (open allocations of cases not closed by then), with overrides."""
+        ...
+
+    async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None: ...
+
+    async def start(
+        self,
+        *,
+        case_id: int,
+        person_id: int,
+        role: Role,
+        on: dt.date,
+        source: Source,
+        overrides: frozenset[str],
+        occurred_at: dt.datetime,
+    ) -> AllocationRecord: ...
+
+    async def end(
+        self, case_id: int, person_id: int, on: dt.date, occurred_at: dt.datetime
+    ) -> AllocationRecord | None:
+        """Ends the open allocation; None when there is none or the event is older."""
+        ...
+
+
+class BreachesPort(Protocol):
+    async def reconcile(
+        self, org_id: str, person_id: int, found: Sequence[Breach], at: dt.datetime
+    ) -> tuple[BreachChange, ...]:
+        """Make the stored open breaches match `found`; returns what opened and resolved."""
+        ...
+
+
+class AuditPort(Protocol):
+    async def append(
+        self,
+        org_id: str,
+        kind: AuditKind,
+        actor: str,
+        data: Mapping[str, JsonValue],
+        at: dt.datetime,
+    ) -> int:
+        """Append to the organisation's hash chain; returns the row's sequence number."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """The repositories of one transaction."""
+
+    @property
+    def orgs(self) -> OrganisationsPort: ...
+    @property
+    def people(self) -> PeoplePort: ...
+    @property
+    def cases(self) -> CasesPort: ...
+    @property
+    def allocations(self) -> AllocationsPort: ...
+    @property
+    def breaches(self) -> BreachesPort: ...
+    @property
+    def audit(self) -> AuditPort: ...
+
+
+class Transactions(Protocol):
+    def write(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """One write transaction: commits once on success, rolls back on any error."""
+        ...
