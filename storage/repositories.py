@@ -1,0 +1,751 @@
+"""Async repositories over one session: the storage side of `handlers.ports`.
+
+Use them through `Store` (all repositories of one transaction) from `Storage.write()` or
+`Storage.read()`. Methods that apply an event take its `occurred_at` and return whether
+anything changed: an event older than the one that last changed a row is ignored, so
+events may arrive out of order. Writers never commit; the transaction owner does.
+Concurrent first inserts of one key on PostgreSQL raise `IntegrityError` for all but one
+transaction: retry the event (SQLite serialises writers, so it never happens there).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.errors import OrganisationExists, UnknownOrganisation
+from handlers.ports import (
+    AllocationRecord,
+    BreachChange,
+    CaseRecord,
+    OrgRecord,
+    PersonRecord,
+    Source,
+)
+from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
+from policy.requests import PauseIn
+from storage.audit import AuditLog
+from storage.db import Database
+from storage.models import (
+    Allocation,
+    ApiToken,
+    AsyeAgreement,
+    AsyePause,
+    AsyeRecord,
+    AsyeReview,
+    BreachRow,
+    CaseRow,
+    ChatIdentity,
+    Organisation,
+    Person,
+    PersonRole,
+    Team,
+    WebhookReceipt,
+)
+
+STUB_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+"""`occurred_at` of rows created only because something referred to them: any event wins."""
+
+Platform = Literal["slack", "teams"]
+
+
+def _newer(row_time: dt.datetime, occurred_at: dt.datetime) -> bool:
+    """True when the event may change the row (it is not older than the last change)."""
+    return occurred_at >= row_time
+
+
+def _assign(row: Any, occurred_at: dt.datetime, **values: Any) -> bool:
+    """Apply `values` unless the event is older; True if any value actually changed."""
+    if not _newer(row.occurred_at, occurred_at):
+        return False
+    changed = any(getattr(row, k) != v for k, v in values.items())
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.occurred_at = occurred_at
+    return changed
+
+
+# --- organisations ---------------------------------------------------------------------
+
+
+def _org_record(row: Organisation) -> OrgRecord:
+    return OrgRecord(
+        id=row.id,
+        name=row.name,
+        policy_id=row.policy_id,
+        policy_version=row.policy_version,
+        policy_source=row.policy_source,
+        policy_yaml=row.policy_yaml,
+        time_zone=row.time_zone,
+    )
+
+
+class Organisations:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def get(self, org_id: str) -> OrgRecord | None:
+        row = await self._s.get(Organisation, org_id)
+        return None if row is None else _org_record(row)
+
+    async def require(self, org_id: str) -> OrgRecord:
+        org = await self.get(org_id)
+        if org is None:
+            raise UnknownOrganisation(org=org_id)
+        return org
+
+    async def create(
+        self,
+        org_id: str,
+        name: str,
+        policy: PolicyFile,
+        policy_source: str,
+        policy_yaml: str,
+        time_zone: str = "Europe/London",
+    ) -> OrgRecord:
+        if await self._s.get(Organisation, org_id) is not None:
+            raise OrganisationExists(org=org_id)
+        row = Organisation(
+            id=org_id,
+            name=name,
+            policy_id=policy.id,
+            policy_version=policy.version,
+            policy_source=policy_source,
+            policy_yaml=policy_yaml,
+            time_zone=time_zone,
+        )
+        self._s.add(row)
+        await self._s.flush()
+        return _org_record(row)
+
+    async def set_policy(
+        self, org_id: str, policy: PolicyFile, policy_source: str, policy_yaml: str
+    ) -> OrgRecord:
+        row = await self._s.get(Organisation, org_id)
+        if row is None:
+            raise UnknownOrganisation(org=org_id)
+        row.policy_id, row.policy_version = policy.id, policy.version
+        row.policy_source, row.policy_yaml = policy_source, policy_yaml
+        await self._s.flush()
+        return _org_record(row)
+
+
+# --- teams -----------------------------------------------------------------------------
+
+
+class Teams:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def _row(self, org_id: str, ref: str) -> Team | None:
+        return await self._s.scalar(select(Team).where(Team.org_id == org_id, Team.ref == ref))
+
+    async def ensure(self, org_id: str, ref: str) -> int:
+        """The team's id, creating a placeholder that any later event will fill in."""
+        row = await self._row(org_id, ref)
+        if row is None:
+            row = Team(org_id=org_id, ref=ref, name=ref, kind="unknown", occurred_at=STUB_TIME)
+            self._s.add(row)
+            await self._s.flush()
+        return row.id
+
+    async def upsert(
+        self,
+        org_id: str,
+        ref: str,
+        *,
+        name: str,
+        kind: str,
+        slack_channel_id: str | None,
+        teams_channel_id: str | None,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        values = {
+            "name": name,
+            "kind": kind,
+            "slack_channel_id": slack_channel_id,
+            "teams_channel_id": teams_channel_id,
+        }
+        row = await self._row(org_id, ref)
+        if row is None:
+            self._s.add(Team(org_id=org_id, ref=ref, occurred_at=occurred_at, **values))
+            await self._s.flush()
+            return True
+        return _assign(row, occurred_at, **values)
+
+    async def channel(self, team_id: int, platform: Platform) -> str | None:
+        """Where this team's alerts go on a platform."""
+        row = await self._s.get(Team, team_id)
+        if row is None:
+            return None
+        return row.slack_channel_id if platform == "slack" else row.teams_channel_id
+
+
+# --- people ----------------------------------------------------------------------------
+
+
+class People:
+    """Staff (never children), their roles, chat identities and ASYE records."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def _record(self, row: Person) -> PersonRecord:
+        roles = await self._s.scalars(select(PersonRole.role).where(PersonRole.person_id == row.id))
+        return PersonRecord(
+            id=row.id,
+            org_id=row.org_id,
+            ref=row.ref,
+            display_name=row.display_name,
+            roles=frozenset(StaffRole(r) for r in roles),
+            team_id=row.team_id,
+            manager_id=row.manager_id,
+        )
+
+    def _by_ref(self, org_id: str, ref: str) -> Any:
+        return select(Person).where(Person.org_id == org_id, Person.ref == ref)
+
+    async def get(self, org_id: str, ref: str) -> PersonRecord | None:
+        row = await self._s.scalar(self._by_ref(org_id, ref))
+        return None if row is None else await self._record(row)
+
+    async def get_by_id(self, person_id: int) -> PersonRecord | None:
+        row = await self._s.get(Person, person_id)
+        return None if row is None else await self._record(row)
+
+    async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
+        """`SELECT ... FOR UPDATE` (PostgreSQL); SQLite's write transaction already locks."""
+        row = await self._s.scalar(self._by_ref(org_id, ref).with_for_update())
+        return None if row is None else await self._record(row)
+
+    async def ensure(self, org_id: str, ref: str) -> int:
+        """The person's id, creating a placeholder that their own event will fill in."""
+        row: Person | None = await self._s.scalar(self._by_ref(org_id, ref))
+        if row is None:
+            row = Person(org_id=org_id, ref=ref, display_name=ref, occurred_at=STUB_TIME)
+            self._s.add(row)
+            await self._s.flush()
+        return row.id
+
+    async def upsert(
+        self,
+        org_id: str,
+        ref: str,
+        *,
+        display_name: str,
+        roles: Iterable[StaffRole],
+        team_ref: str | None,
+        manager_ref: str | None,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        """Create or update a person; teams and managers not yet known get placeholders."""
+        team_id = None if team_ref is None else await Teams(self._s).ensure(org_id, team_ref)
+        manager_id = None if manager_ref is None else await self.ensure(org_id, manager_ref)
+        values = {"display_name": display_name, "team_id": team_id, "manager_id": manager_id}
+        row = await self._s.scalar(self._by_ref(org_id, ref))
+        if row is None:
+            row = Person(org_id=org_id, ref=ref, occurred_at=occurred_at, **values)
+            self._s.add(row)
+            await self._s.flush()
+            changed = True
+        elif _newer(row.occurred_at, occurred_at):
+            changed = _assign(row, occurred_at, **values)
+        else:
+            return False
+        wanted = {StaffRole(r).value for r in roles}
+        held = set(
+            await self._s.scalars(select(PersonRole.role).where(PersonRole.person_id == row.id))
+        )
+        if wanted != held:
+            await self._s.execute(
+                delete(PersonRole).where(
+                    PersonRole.person_id == row.id, PersonRole.role.in_(held - wanted)
+                )
+            )
+            self._s.add_all(PersonRole(person_id=row.id, role=r) for r in wanted - held)
+            await self._s.flush()
+            changed = True
+        return changed
+
+    async def link_chat(
+        self, person_id: int, platform: Platform, tenant: str, user_id: str
+    ) -> bool:
+        """Map a Slack (workspace, user) or Teams (tenant, AAD object) identity to a person.
+
+        An identity belongs to one person: linking it again moves it.
+        """
+        row = await self._s.scalar(
+            select(ChatIdentity).where(
+                ChatIdentity.platform == platform,
+                ChatIdentity.tenant == tenant,
+                ChatIdentity.user_id == user_id,
+            )
+        )
+        if row is None:
+            self._s.add(
+                ChatIdentity(person_id=person_id, platform=platform, tenant=tenant, user_id=user_id)
+            )
+        elif row.person_id != person_id:
+            row.person_id = person_id
+        else:
+            return False
+        await self._s.flush()
+        return True
+
+    async def by_chat(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
+        row = await self._s.scalar(
+            select(Person)
+            .join(ChatIdentity, ChatIdentity.person_id == Person.id)
+            .where(
+                ChatIdentity.platform == platform,
+                ChatIdentity.tenant == tenant,
+                ChatIdentity.user_id == user_id,
+            )
+        )
+        return None if row is None else await self._record(row)
+
+    async def set_asye(
+        self,
+        person_id: int,
+        *,
+        start: dt.date,
+        fte: float,
+        assessor_ref: str | None,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        person = await self._s.get_one(Person, person_id)
+        assessor_id = (
+            None if assessor_ref is None else await self.ensure(person.org_id, assessor_ref)
+        )
+        values = {"start_date": start, "fte": fte, "assessor_id": assessor_id}
+        row = await self._s.get(AsyeRecord, person_id)
+        if row is None:
+            self._s.add(AsyeRecord(person_id=person_id, occurred_at=occurred_at, **values))
+            await self._s.flush()
+            return True
+        return _assign(row, occurred_at, **values)
+
+    async def record_pause(
+        self,
+        person_id: int,
+        *,
+        start: dt.date,
+        end: dt.date | None,
+        reason: str,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        """A leave that pauses the ASYE clock, keyed by its first day."""
+        row = await self._s.scalar(
+            select(AsyePause).where(AsyePause.person_id == person_id, AsyePause.from_date == start)
+        )
+        if row is None:
+            self._s.add(
+                AsyePause(
+                    person_id=person_id,
+                    from_date=start,
+                    to_date=end,
+                    reason=reason,
+                    occurred_at=occurred_at,
+                )
+            )
+            await self._s.flush()
+            return True
+        return _assign(row, occurred_at, to_date=end, reason=reason)
+
+    async def record_review(
+        self, person_id: int, *, month: int, passed: bool, on: dt.date, occurred_at: dt.datetime
+    ) -> bool:
+        row = await self._s.get(AsyeReview, (person_id, month))
+        if row is None:
+            self._s.add(
+                AsyeReview(
+                    person_id=person_id, month=month, passed=passed, on=on, occurred_at=occurred_at
+                )
+            )
+            await self._s.flush()
+            return True
+        return _assign(row, occurred_at, passed=passed, on=on)
+
+    async def record_agreement(
+        self, person_id: int, *, agreement: str, on: dt.date, occurred_at: dt.datetime
+    ) -> bool:
+        row = await self._s.get(AsyeAgreement, (person_id, agreement))
+        if row is None:
+            self._s.add(
+                AsyeAgreement(
+                    person_id=person_id, agreement=agreement, on=on, occurred_at=occurred_at
+                )
+            )
+            await self._s.flush()
+            return True
+        return _assign(row, occurred_at, on=on)
+
+    async def asye_worker(self, person_id: int) -> Worker | None:
+        record = await self._s.get(AsyeRecord, person_id)
+        if record is None:
+            return None
+        pauses = await self._s.scalars(
+            select(AsyePause).where(AsyePause.person_id == person_id).order_by(AsyePause.from_date)
+        )
+        passed = await self._s.scalars(
+            select(AsyeReview.month).where(
+                AsyeReview.person_id == person_id, AsyeReview.passed.is_(True)
+            )
+        )
+        agreements = await self._s.scalars(
+            select(AsyeAgreement.agreement).where(AsyeAgreement.person_id == person_id)
+        )
+        return Worker(
+            asye_start=record.start_date,
+            fte=record.fte,
+            pauses=tuple(
+                PauseIn.model_validate({"from": p.from_date, "to": p.to_date}) for p in pauses
+            ),
+            reviews_passed=frozenset(passed),
+            agreements=frozenset(agreements),
+        )
+
+
+# --- cases and allocations -------------------------------------------------------------
+
+
+def _case_record(row: CaseRow) -> CaseRecord:
+    return CaseRecord(
+        id=row.id,
+        org_id=row.org_id,
+        ref=row.ref,
+        work_type=row.work_type,
+        children=row.children,
+        flags=frozenset(row.flags),
+        external=row.external,
+        closed_on=row.closed_on,
+    )
+
+
+class Cases:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def _row(self, org_id: str, ref: str) -> CaseRow | None:
+        return await self._s.scalar(
+            select(CaseRow).where(CaseRow.org_id == org_id, CaseRow.ref == ref)
+        )
+
+    async def get(self, org_id: str, ref: str) -> CaseRecord | None:
+        row = await self._row(org_id, ref)
+        return None if row is None else _case_record(row)
+
+    async def upsert(
+        self,
+        org_id: str,
+        ref: str,
+        *,
+        work_type: str,
+        children: int,
+        flags: Iterable[str] = (),
+        external: bool = False,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        """Create or update a case (e.g. stepped up to child protection); reopens a closed one."""
+        values: dict[str, Any] = {
+            "work_type": work_type,
+            "children": children,
+            "flags": sorted(set(flags)),
+            "external": external,
+            "closed_on": None,
+        }
+        row = await self._row(org_id, ref)
+        if row is None:
+            self._s.add(CaseRow(org_id=org_id, ref=ref, occurred_at=occurred_at, **values))
+            await self._s.flush()
+            return True
+        return _assign(row, occurred_at, **values)
+
+    async def close(self, org_id: str, ref: str, on: dt.date, occurred_at: dt.datetime) -> bool:
+        row = await self._row(org_id, ref)
+        return row is not None and _assign(row, occurred_at, closed_on=on)
+
+    async def holders(self, case_id: int) -> tuple[int, ...]:
+        """Ids of the people with an open allocation of this case (to re-check their breaches)."""
+        ids = await self._s.scalars(
+            select(Allocation.person_id).where(
+                Allocation.case_id == case_id, Allocation.to_date.is_(None)
+            )
+        )
+        return tuple(ids)
+
+
+def _allocation_record(row: Allocation) -> AllocationRecord:
+    return AllocationRecord(
+        id=row.id,
+        case_id=row.case_id,
+        person_id=row.person_id,
+        role=Role(row.role),
+        from_date=row.from_date,
+        to_date=row.to_date,
+        source=Source(row.source),
+        overrides=frozenset(row.overrides),
+    )
+
+
+class Allocations:
+    """Who holds which case. A worker holds a case from `from_date` until the day before
+    `to_date` (the day it ended), and not from the day the case closed."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def caseload(self, person_id: int, on: dt.date) -> tuple[Case, ...]:
+        rows = await self._s.execute(
+            select(Allocation, CaseRow)
+            .join(CaseRow, CaseRow.id == Allocation.case_id)
+            .where(
+                Allocation.person_id == person_id,
+                Allocation.from_date <= on,
+                (Allocation.to_date.is_(None)) | (Allocation.to_date > on),
+                (CaseRow.closed_on.is_(None)) | (CaseRow.closed_on > on),
+            )
+            .order_by(CaseRow.ref)
+        )
+        return tuple(
+            _case_record(case).as_policy_case(Role(alloc.role), frozenset(alloc.overrides))
+            for alloc, case in rows.tuples()
+        )
+
+    async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None:
+        row = await self._open(case_id, person_id)
+        return None if row is None else _allocation_record(row)
+
+    async def _open(self, case_id: int, person_id: int) -> Allocation | None:
+        return await self._s.scalar(
+            select(Allocation).where(
+                Allocation.case_id == case_id,
+                Allocation.person_id == person_id,
+                Allocation.to_date.is_(None),
+            )
+        )
+
+    async def start(
+        self,
+        *,
+        case_id: int,
+        person_id: int,
+        role: Role,
+        on: dt.date,
+        source: Source,
+        overrides: frozenset[str],
+        occurred_at: dt.datetime,
+    ) -> AllocationRecord:
+        """Open an allocation (the caller checks first that none is open for this pair)."""
+        row = Allocation(
+            case_id=case_id,
+            person_id=person_id,
+            role=role.value,
+            from_date=on,
+            source=source.value,
+            overrides=sorted(overrides),
+            occurred_at=occurred_at,
+        )
+        self._s.add(row)
+        await self._s.flush()
+        return _allocation_record(row)
+
+    async def end(
+        self, case_id: int, person_id: int, on: dt.date, occurred_at: dt.datetime
+    ) -> AllocationRecord | None:
+        row = await self._open(case_id, person_id)
+        if row is None or not _newer(row.occurred_at, occurred_at):
+            return None
+        row.to_date, row.occurred_at = max(on, row.from_date), occurred_at
+        await self._s.flush()
+        return _allocation_record(row)
+
+
+# --- breaches --------------------------------------------------------------------------
+
+
+def _breach(row: BreachRow) -> Breach:
+    return Breach(
+        row.rule_id, row.clause, row.summary, row.detail, row.remedy, tuple(row.case_refs)
+    )
+
+
+class Breaches:
+    """At most one open breach per (person, rule); a resolved one keeps its history."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def _open_rows(self, person_id: int) -> list[BreachRow]:
+        rows = await self._s.scalars(
+            select(BreachRow)
+            .where(BreachRow.person_id == person_id, BreachRow.status == "open")
+            .order_by(BreachRow.rule_id)
+        )
+        return list(rows)
+
+    async def open_for(self, person_id: int) -> tuple[Breach, ...]:
+        return tuple(_breach(r) for r in await self._open_rows(person_id))
+
+    async def open_in(self, org_id: str) -> tuple[tuple[int, Breach], ...]:
+        """(person id, breach) for every open breach of an organisation."""
+        rows = await self._s.scalars(
+            select(BreachRow)
+            .where(BreachRow.org_id == org_id, BreachRow.status == "open")
+            .order_by(BreachRow.person_id, BreachRow.rule_id)
+        )
+        return tuple((r.person_id, _breach(r)) for r in rows)
+
+    async def reconcile(
+        self, org_id: str, person_id: int, found: Sequence[Breach], at: dt.datetime
+    ) -> tuple[BreachChange, ...]:
+        """Open what is newly found, refresh what is still found, resolve what is gone."""
+        current = {row.rule_id: row for row in await self._open_rows(person_id)}
+        changes: list[BreachChange] = []
+        for breach in found:
+            row = current.pop(breach.rule, None)
+            if row is None:
+                self._s.add(
+                    BreachRow(
+                        org_id=org_id,
+                        person_id=person_id,
+                        rule_id=breach.rule,
+                        clause=breach.clause,
+                        summary=breach.summary,
+                        detail=breach.detail,
+                        remedy=breach.remedy,
+                        case_refs=list(breach.case_ids),
+                        status="open",
+                        opened_at=at,
+                    )
+                )
+                changes.append(BreachChange("opened", breach))
+            else:
+                row.detail, row.remedy = breach.detail, breach.remedy
+                row.case_refs = list(breach.case_ids)
+        for row in current.values():
+            row.status, row.resolved_at = "resolved", at
+            changes.append(BreachChange("resolved", _breach(row)))
+        await self._s.flush()
+        return tuple(changes)
+
+
+# --- webhook receipts and API tokens ---------------------------------------------------
+
+
+class Receipts:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def record(self, webhook_id: str, org_id: str, event_type: str) -> bool:
+        """Remember a `webhook-id`; False when it was seen before (a redelivery)."""
+        insert = pg_insert if self._s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        result = await self._s.execute(
+            insert(WebhookReceipt)
+            .values(
+                webhook_id=webhook_id,
+                org_id=org_id,
+                event_type=event_type,
+                received_at=dt.datetime.now(dt.UTC),
+            )
+            .on_conflict_do_nothing(index_elements=["webhook_id"])
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+
+TOKEN_PREFIX = "clb_"
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    id: int
+    org_id: str
+    label: str
+    created_at: dt.datetime
+    revoked: bool
+
+
+class Tokens:
+    """API bearer tokens: the token is returned once at creation; only its SHA-256 is kept."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def create(self, org_id: str, label: str = "") -> tuple[str, TokenRecord]:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        row = ApiToken(
+            org_id=org_id,
+            token_sha256=token_digest(token),
+            label=label,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        self._s.add(row)
+        await self._s.flush()
+        return token, TokenRecord(row.id, org_id, label, row.created_at, revoked=False)
+
+    async def organisation_of(self, token: str) -> str | None:
+        """The organisation a live token belongs to; None for unknown or revoked tokens."""
+        return await self._s.scalar(
+            select(ApiToken.org_id).where(
+                ApiToken.token_sha256 == token_digest(token), ApiToken.revoked_at.is_(None)
+            )
+        )
+
+    async def revoke(self, token_id: int) -> bool:
+        row = await self._s.get(ApiToken, token_id)
+        if row is None or row.revoked_at is not None:
+            return False
+        row.revoked_at = dt.datetime.now(dt.UTC)
+        await self._s.flush()
+        return True
+
+
+# --- the unit of work ------------------------------------------------------------------
+
+
+class Store:
+    """Every repository over one session; satisfies `handlers.ports.UnitOfWork`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.orgs = Organisations(session)
+        self.teams = Teams(session)
+        self.people = People(session)
+        self.cases = Cases(session)
+        self.allocations = Allocations(session)
+        self.breaches = Breaches(session)
+        self.receipts = Receipts(session)
+        self.tokens = Tokens(session)
+        self.audit = AuditLog(session)
+
+
+class Storage:
+    """Opens transactions over a `Database`; satisfies `handlers.ports.Transactions`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Store]:
+        """A serialised write transaction: commits once at the end, or rolls back."""
+        async with self.db.write() as session:
+            yield Store(session)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Store]:
+        async with self.db.read() as session:
+            yield Store(session)
