@@ -46,14 +46,23 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class AllowedFrom:
-    """Not before `date` (None: no date bound), and once every milestone has happened."""
+    """Not before `date` (None: no date bound), and once every milestone has happened.
+
+    Months of practice are kept as a number so that "month 6 and month 9" reads "month 9".
+    """
 
     date: dt.date | None
-    milestones: tuple[str, ...]
+    milestones: tuple[str, ...] = ()
+    practice_months: float | None = None
 
     @property
     def milestone(self) -> str:
-        return " and ".join(self.milestones)
+        months = (
+            ()
+            if self.practice_months is None
+            else (f"month {_num(self.practice_months)} of practice",)
+        )
+        return " and ".join((*months, *self.milestones))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +195,7 @@ class _Standing:
             return None
         if req.months is not None:
             day = date_of_month(req.months, w.asye_start, w.clock_pauses(), self.rate)
-            return AllowedFrom(day, (f"month {_num(req.months)} of practice",))
+            return AllowedFrom(day, practice_months=req.months)
         if req.review is not None:
             due = date_of_month(req.review, w.asye_start, w.clock_pauses(), self.rate)
             upcoming = due if due is not None and due > self.on else None
@@ -215,7 +224,8 @@ def _latest(parts: Iterable[AllowedFrom | None]) -> AllowedFrom | None:
     known = [a for a in items if a is not None]
     dates = [a.date for a in known if a.date is not None]
     milestones = tuple(dict.fromkeys(m for a in known for m in a.milestones))
-    return AllowedFrom(max(dates) if dates else None, milestones)
+    months = [a.practice_months for a in known if a.practice_months is not None]
+    return AllowedFrom(max(dates) if dates else None, milestones, max(months) if months else None)
 
 
 def _num(x: float) -> str:

@@ -7,6 +7,7 @@ Pure: the caller hands in the text and a way to fetch the text of a parent polic
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
@@ -18,6 +19,24 @@ from policy.schema import PolicyFile, Requirement, Selector
 
 ParentText = Callable[[str], tuple[str, str]]
 """Given a policy id, returns (source name, YAML text) of that policy."""
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. YAML 1.1 reads `on:`, the date key of every
+    request, as the boolean True (and `no`, `off`, `yes` likewise)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Yaml12Loader)
 
 
 def parse_policy(text: str, source: str, parent: ParentText | None = None) -> PolicyFile:
@@ -38,7 +57,8 @@ def parse_policy(text: str, source: str, parent: ParentText | None = None) -> Po
     try:
         policy = PolicyFile.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # A misspelt key also leaves its correct spelling "missing": report the misspelling.
+        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         loc = tuple(err["loc"])
         raise PolicyFileError(source, _dotted(loc), _message(err), _line_of(lines, loc)) from None
     for path, message in _cross_reference_problems(policy):
@@ -75,8 +95,8 @@ def lint_warnings(policy: PolicyFile) -> list[str]:
 
 def _read_yaml(text: str, source: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Yaml12Loader)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

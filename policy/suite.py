@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from policy.engine import CompiledPolicy, breaches, decide, entitlements
 from policy.errors import PolicyError, PolicyFileError
+from policy.loader import load_yaml
 from policy.requests import parse_caseload_request, parse_decision_request
 from policy.views import breaches_json, decision_json, entitlements_json
 
@@ -62,15 +63,15 @@ class CaseResult:
 
 def parse_suite(text: str, source: str) -> Suite:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise PolicyFileError(source, "", f"not valid YAML: {exc}") from None
     try:
         return Suite.model_validate(data)
-    except ValueError as exc:
-        raise PolicyFileError(
-            source, "", str(exc).splitlines()[0] + ": " + str(exc).splitlines()[-1]
-        ) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = ".".join(str(part) for part in err["loc"])
+        raise PolicyFileError(source, path, str(err["msg"])) from None
 
 
 def run_suite(compiled: CompiledPolicy, suite: Suite) -> list[CaseResult]:
