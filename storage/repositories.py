@@ -519,7 +519,7 @@ class Allocations:
         )
         return tuple(
             _case_record(case).as_policy_case(Role(alloc.role), frozenset(alloc.overrides))
-            for alloc, case in rows.tuples()
+            for alloc, case in rows
         )
 
     async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None:
