@@ -10,11 +10,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bot import cli_policy
+from bot import cli_db, cli_policy
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-AREAS: list[Register] = [cli_policy.register]
+AREAS: list[Register] = [cli_policy.register, cli_db.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
