@@ -1,0 +1,27 @@
+"""Settings: documented defaults, and a webhook secret must look like one."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "HOST", "PORT", "CASE_EVENTS_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    s = Settings()
+    assert s.DATABASE_URL == "sqlite+aiosqlite:///var/caseload-bot.sqlite3"
+    assert (s.HOST, s.PORT, s.CASE_EVENTS_SECRET) == ("127.0.0.1", 3978, None)
+
+
+def test_environment_is_read_and_secret_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "8080")
+    monkeypatch.setenv("CASE_EVENTS_SECRET", "whsec_c2VjcmV0")
+    s = Settings()
+    assert s.PORT == 8080 and s.CASE_EVENTS_SECRET is not None
+    assert "c2VjcmV0" not in repr(s)
+    monkeypatch.setenv("CASE_EVENTS_SECRET", "plain")
+    with pytest.raises(ValidationError, match="whsec_"):
+        Settings()
