@@ -34,10 +34,6 @@ class Database:
     readers: async_sessionmaker[AsyncSession]
     writers: async_sessionmaker[AsyncSession]
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session that never takes the write lock; rolled back at the end."""

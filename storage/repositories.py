@@ -128,17 +128,6 @@ class Organisations:
         await self._s.flush()
         return _org_record(row)
 
-    async def set_policy(
-        self, org_id: str, policy: PolicyFile, policy_source: str, policy_yaml: str
-    ) -> OrgRecord:
-        row = await self._s.get(Organisation, org_id)
-        if row is None:
-            raise UnknownOrganisation(org=org_id)
-        row.policy_id, row.policy_version = policy.id, policy.version
-        row.policy_source, row.policy_yaml = policy_source, policy_yaml
-        await self._s.flush()
-        return _org_record(row)
-
 
 # --- teams -----------------------------------------------------------------------------
 
@@ -217,10 +206,6 @@ class People:
 
     async def get(self, org_id: str, ref: str) -> PersonRecord | None:
         row = await self._s.scalar(self._by_ref(org_id, ref))
-        return None if row is None else await self._record(row)
-
-    async def get_by_id(self, person_id: int) -> PersonRecord | None:
-        row = await self._s.get(Person, person_id)
         return None if row is None else await self._record(row)
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
@@ -596,15 +581,6 @@ class Breaches:
 
     async def open_for(self, person_id: int) -> tuple[Breach, ...]:
         return tuple(_breach(r) for r in await self._open_rows(person_id))
-
-    async def open_in(self, org_id: str) -> tuple[tuple[int, Breach], ...]:
-        """(person id, breach) for every open breach of an organisation."""
-        rows = await self._s.scalars(
-            select(BreachRow)
-            .where(BreachRow.org_id == org_id, BreachRow.status == "open")
-            .order_by(BreachRow.person_id, BreachRow.rule_id)
-        )
-        return tuple((r.person_id, _breach(r)) for r in rows)
 
     async def reconcile(
         self, org_id: str, person_id: int, found: Sequence[Breach], at: dt.datetime
