@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/caseload-bot demo
+	$(BIN)/caseload-bot serve --migrate
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -58,3 +58,12 @@ class AlreadyAllocated(Conflict):
 
 class ApproverLacksRole(NotPermitted):
     template = "{approver!r} does not hold the role {role!r} they approved the override as"
+
+
+class NotYetKnown(Conflict):
+    """An event that refers to something its own event has not brought yet.
+
+    Refused without a change; the sender's retry delivers it once the missing event has.
+    """
+
+    template = "{what} {ref!r} is not known yet; send {needs} first (this event will be accepted on redelivery)"

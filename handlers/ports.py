@@ -8,7 +8,7 @@ the caseload and ASYE record come back as the policy engine's own `Case` and `Wo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -96,6 +96,8 @@ class AllocationRecord:
     to_date: dt.date | None
     source: Source
     overrides: frozenset[str]
+    occurred_at: dt.datetime
+    """When the event that last changed it (its start, or its end) happened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +108,31 @@ class BreachChange:
     breach: Breach
 
 
+Platform = Literal["slack", "teams"]
+
+
 class OrganisationsPort(Protocol):
     async def get(self, org_id: str) -> OrgRecord | None: ...
 
 
+class TeamsPort(Protocol):
+    async def upsert(
+        self,
+        org_id: str,
+        ref: str,
+        *,
+        name: str,
+        kind: str,
+        slack_channel_id: str | None,
+        teams_channel_id: str | None,
+        occurred_at: dt.datetime,
+    ) -> bool: ...
+
+
 class PeoplePort(Protocol):
     async def get(self, org_id: str, ref: str) -> PersonRecord | None: ...
+
+    async def get_by_id(self, person_id: int) -> PersonRecord | None: ...
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         """The person, locked until the transaction ends (serialises their allocations)."""
@@ -121,9 +142,81 @@ class PeoplePort(Protocol):
         """The ASYE record as the policy engine needs it; None when not on the ASYE."""
         ...
 
+    async def ensure(self, org_id: str, ref: str) -> int:
+        """The person's id, creating a placeholder that their own event will fill in."""
+        ...
+
+    async def upsert(
+        self,
+        org_id: str,
+        ref: str,
+        *,
+        display_name: str,
+        roles: Iterable[StaffRole],
+        team_ref: str | None,
+        manager_ref: str | None,
+        occurred_at: dt.datetime,
+    ) -> bool: ...
+
+    async def link_chat(
+        self, person_id: int, platform: Platform, tenant: str, user_id: str
+    ) -> bool: ...
+
+    async def set_asye(
+        self,
+        person_id: int,
+        *,
+        start: dt.date,
+        fte: float,
+        assessor_ref: str | None,
+        occurred_at: dt.datetime,
+    ) -> bool: ...
+
+    async def record_pause(
+        self,
+        person_id: int,
+        *,
+        start: dt.date,
+        end: dt.date | None,
+        reason: str,
+        occurred_at: dt.datetime,
+    ) -> bool: ...
+
+    async def record_review(
+        self, person_id: int, *, month: int, passed: bool, on: dt.date, occurred_at: dt.datetime
+    ) -> bool: ...
+
+    async def record_agreement(
+        self, person_id: int, *, agreement: str, on: dt.date, occurred_at: dt.datetime
+    ) -> bool: ...
+
 
 class CasesPort(Protocol):
     async def get(self, org_id: str, ref: str) -> CaseRecord | None: ...
+
+    async def upsert(
+        self,
+        org_id: str,
+        ref: str,
+        *,
+        work_type: str,
+        children: int,
+        flags: Iterable[str] = (),
+        external: bool = False,
+        occurred_at: dt.datetime,
+    ) -> bool: ...
+
+    async def close(self, org_id: str, ref: str, on: dt.date, occurred_at: dt.datetime) -> bool: ...
+
+    async def holders(self, case_id: int) -> tuple[int, ...]:
+        """Ids of the people with an open allocation of this case."""
+        ...
+
+
+class ReceiptsPort(Protocol):
+    async def record(self, webhook_id: str, org_id: str, event_type: str) -> bool:
+        """False when this delivery id was seen before (a redelivery)."""
+        ...
 
 
 class AllocationsPort(Protocol):
@@ -132,6 +225,10 @@ class AllocationsPort(Protocol):
         ...
 
     async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None: ...
+
+    async def latest(self, case_id: int, person_id: int) -> AllocationRecord | None:
+        """The most recent allocation of this case to this person, open or ended."""
+        ...
 
     async def start(
         self,
@@ -153,6 +250,8 @@ class AllocationsPort(Protocol):
 
 
 class BreachesPort(Protocol):
+    async def open_for(self, person_id: int) -> tuple[Breach, ...]: ...
+
     async def reconcile(
         self, org_id: str, person_id: int, found: Sequence[Breach], at: dt.datetime
     ) -> tuple[BreachChange, ...]:
@@ -179,6 +278,10 @@ class UnitOfWork(Protocol):
     @property
     def orgs(self) -> OrganisationsPort: ...
     @property
+    def teams(self) -> TeamsPort: ...
+    @property
+    def receipts(self) -> ReceiptsPort: ...
+    @property
     def people(self) -> PeoplePort: ...
     @property
     def cases(self) -> CasesPort: ...
@@ -193,4 +296,8 @@ class UnitOfWork(Protocol):
 class Transactions(Protocol):
     def write(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One write transaction: commits once on success, rolls back on any error."""
+        ...
+
+    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A read-only transaction: one consistent view, no lock on writers."""
         ...

@@ -7,14 +7,16 @@ to the busy timeout); on PostgreSQL the repositories lock the rows they depend o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -90,3 +92,27 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class StorageBusy(Exception):
+    """The database stayed busy (locked, or lost a race) through every retry."""
+
+
+T = TypeVar("T")
+
+
+async def retry_transient(work: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
+    """Run a whole transaction again when it lost a race that a retry wins.
+
+    Two first inserts of the same key on PostgreSQL, a serialisation failure, or a SQLite
+    writer that waited out the busy timeout. Nothing was committed by the failed attempt.
+    """
+    failures = 0
+    while True:
+        try:
+            return await work()
+        except (IntegrityError, OperationalError) as exc:
+            failures += 1
+            if failures >= attempts:
+                raise StorageBusy(type(exc.orig or exc).__name__) from exc
+            await asyncio.sleep(0.02 * 2**failures)

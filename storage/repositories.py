@@ -208,6 +208,10 @@ class People:
         row = await self._s.scalar(self._by_ref(org_id, ref))
         return None if row is None else await self._record(row)
 
+    async def get_by_id(self, person_id: int) -> PersonRecord | None:
+        row = await self._s.get(Person, person_id)
+        return None if row is None else await self._record(row)
+
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         """`SELECT ... FOR UPDATE` (PostgreSQL); SQLite's write transaction already locks."""
         row = await self._s.scalar(self._by_ref(org_id, ref).with_for_update())
@@ -480,6 +484,7 @@ def _allocation_record(row: Allocation) -> AllocationRecord:
         to_date=row.to_date,
         source=Source(row.source),
         overrides=frozenset(row.overrides),
+        occurred_at=row.occurred_at,
     )
 
 
@@ -509,6 +514,15 @@ class Allocations:
 
     async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None:
         row = await self._open(case_id, person_id)
+        return None if row is None else _allocation_record(row)
+
+    async def latest(self, case_id: int, person_id: int) -> AllocationRecord | None:
+        row = await self._s.scalar(
+            select(Allocation)
+            .where(Allocation.case_id == case_id, Allocation.person_id == person_id)
+            .order_by(Allocation.from_date.desc(), Allocation.id.desc())
+            .limit(1)
+        )
         return None if row is None else _allocation_record(row)
 
     async def _open(self, case_id: int, person_id: int) -> Allocation | None:
@@ -655,6 +669,12 @@ class TokenRecord:
     revoked: bool
 
 
+def _token_record(row: ApiToken) -> TokenRecord:
+    return TokenRecord(
+        row.id, row.org_id, row.label, row.created_at, revoked=row.revoked_at is not None
+    )
+
+
 class Tokens:
     """API bearer tokens: the token is returned once at creation; only its SHA-256 is kept."""
 
@@ -671,15 +691,16 @@ class Tokens:
         )
         self._s.add(row)
         await self._s.flush()
-        return token, TokenRecord(row.id, org_id, label, row.created_at, revoked=False)
+        return token, _token_record(row)
 
-    async def organisation_of(self, token: str) -> str | None:
-        """The organisation a live token belongs to; None for unknown or revoked tokens."""
-        return await self._s.scalar(
-            select(ApiToken.org_id).where(
+    async def find(self, token: str) -> TokenRecord | None:
+        """The live token presented; None for unknown or revoked tokens."""
+        row = await self._s.scalar(
+            select(ApiToken).where(
                 ApiToken.token_sha256 == token_digest(token), ApiToken.revoked_at.is_(None)
             )
         )
+        return None if row is None else _token_record(row)
 
     async def revoke(self, token_id: int) -> bool:
         row = await self._s.get(ApiToken, token_id)

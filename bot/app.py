@@ -1,0 +1,59 @@
+"""The composition root: settings, database, repositories and every HTTP route on one port.
+
+Tests call `build_app` with their own settings and database; nothing here reads the
+environment except through `bot.settings`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from standardwebhooks import Webhook
+
+from bot import routes_api, routes_case_events, routes_docs
+from bot.http_errors import error_middleware
+from bot.services import SERVICES, Services
+from bot.settings import Settings
+from storage.db import Database, connect
+from storage.repositories import Storage
+
+log = logging.getLogger("caseload_bot.http")
+
+MAX_BODY = 256 * 1024
+"""No event or decision request comes near this; a larger body is refused with 413."""
+
+
+def build_app(settings: Settings, database: Database | None = None) -> web.Application:
+    db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
+    secret = settings.CASE_EVENTS_SECRET
+    webhook = Webhook(secret.get_secret_value()) if secret is not None else None
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY
+    )
+    app[SERVICES] = Services(settings=settings, storage=Storage(db), webhook=webhook)
+    app.add_routes(routes_case_events.routes)
+    app.add_routes(routes_api.routes)
+    app.add_routes(routes_docs.routes)
+    if database is None:
+
+        async def _close(_: web.Application) -> None:
+            await db.dispose()
+
+        app.on_cleanup.append(_close)
+    return app
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer carries an id that also appears in the logs, and nothing personal."""
+    request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    request["request_id"] = request_id
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request_id
+    return response

@@ -1,0 +1,143 @@
+"""The decision API, for the case system's own allocation screen and for checks.
+
+Bearer tokens belong to one organisation. Anything of another organisation is answered
+404, exactly as if it did not exist, so a token cannot learn which other councils or
+workers there are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.http_errors import invalid
+from bot.services import SERVICES, Services
+from handlers.decisions import Answer, decide_proposal, worker_breaches, worker_entitlements
+from handlers.errors import UnknownOrganisation
+from handlers.events import Ref, event_day
+from policy import Case, Decision, Override, RequestError
+from policy.requests import Day
+from policy.views import breaches_json, decision_json, entitlements_json
+
+routes = web.RouteTableDef()
+
+
+class DecisionBody(BaseModel):
+    """`POST /api/v1/decisions`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    org: Ref
+    worker_ref: Ref
+    proposal: Case
+    on: Day | None = None
+    override: Override | None = None
+
+
+@routes.post("/api/v1/decisions")
+async def decisions(request: web.Request) -> web.Response:
+    services, org_id = await _authorised(request)
+    try:
+        raw = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return invalid("body", "not JSON")
+    try:
+        body = DecisionBody.model_validate(raw)
+    except ValidationError as exc:
+        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        if err["type"] == "extra_forbidden":
+            return invalid(
+                field,
+                "is not a field of this request (the product keeps no names, addresses or notes)",
+            )
+        return invalid(field, str(err["msg"]).removeprefix("Value error, "))
+    if body.org != org_id:
+        raise UnknownOrganisation(org=body.org)
+    actor = f"api:{request['token_id']}"
+    answer = await decide_proposal(
+        services.storage, org_id, body.worker_ref, body.proposal, body.on, body.override, actor
+    )
+    return web.json_response(_decision(answer, body.proposal))
+
+
+@routes.get("/api/v1/workers/{ref}/entitlements")
+async def entitlements(request: web.Request) -> web.Response:
+    services, org_id = await _authorised(request)
+    on = _on(request)
+    answer = await worker_entitlements(services.storage, org_id, request.match_info["ref"], on)
+    if answer.result is None:
+        return web.json_response(_not_on_asye(answer))
+    return web.json_response(
+        {"worker_ref": answer.person.ref, "on": on.isoformat(), **entitlements_json(answer.result)}
+    )
+
+
+@routes.get("/api/v1/workers/{ref}/breaches")
+async def breaches(request: web.Request) -> web.Response:
+    services, org_id = await _authorised(request)
+    answer = await worker_breaches(services.storage, org_id, request.match_info["ref"])
+    return web.json_response(
+        {"worker_ref": answer.person.ref, **breaches_json(answer.result or ())}
+    )
+
+
+async def _authorised(request: web.Request) -> tuple[Services, str]:
+    services = request.app[SERVICES]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    org_id = None
+    if scheme.lower() == "bearer" and token:
+        async with services.storage.read() as store:
+            found = await store.tokens.find(token.strip())
+        if found is not None:
+            org_id = found.org_id
+            request["token_id"] = f"token:{found.id}"
+    if org_id is None:
+        raise web.HTTPUnauthorized(
+            text=json.dumps(
+                {"error": "unauthorized", "message": "send Authorization: Bearer <token>"}
+            ),
+            content_type="application/json",
+            headers={"WWW-Authenticate": 'Bearer realm="caseload-bot"'},
+        )
+    asked = request.query.get("org")
+    if asked is not None and asked != org_id:
+        raise UnknownOrganisation(org=asked)
+    return services, org_id
+
+
+def _on(request: web.Request) -> dt.date:
+    text = request.query.get("on")
+    if text is None:
+        return event_day(dt.datetime.now(dt.UTC))
+    try:
+        return dt.date.fromisoformat(text) if len(text) == 10 else _bad_date(text)
+    except ValueError:
+        return _bad_date(text)
+
+
+def _bad_date(text: str) -> dt.date:
+    raise RequestError("on", f"{text!r} is not a date; use YYYY-MM-DD")
+
+
+def _decision(answer: Answer[Decision], proposal: Case) -> dict[str, Any]:
+    if answer.result is not None:
+        return decision_json(answer.result)
+    return {
+        "outcome": "allow",
+        "requested_role": proposal.role.value,
+        **_not_on_asye(answer),
+    }
+
+
+def _not_on_asye(answer: Answer[Any]) -> dict[str, Any]:
+    return {
+        "worker_ref": answer.person.ref,
+        "asye": False,
+        "message": "this worker has no ASYE record: the protected-caseload policy does not apply",
+        "policy": {"id": answer.org.policy_id, "version": answer.org.policy_version},
+    }

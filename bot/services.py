@@ -1,0 +1,22 @@
+"""What the routes share: built once by the composition root (`bot.app.build_app`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from standardwebhooks import Webhook
+
+from bot.settings import Settings
+from storage.repositories import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    storage: Storage
+    webhook: Webhook | None
+    """Verifies the case system's signatures; None until CASE_EVENTS_SECRET is set."""
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

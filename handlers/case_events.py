@@ -1,0 +1,269 @@
+"""Apply one case-management event: the webhook path, and the CSV import's too.
+
+One transaction per event: the delivery id is recorded with the change, so a redelivery
+changes nothing, and the sender hears 202 only after the commit. Every event that can
+change a caseload or an ASYE record re-evaluates the worker's breaches in that transaction.
+An event older than the state it would change is acknowledged and ignored; an event that
+refers to a case or allocation whose own event has not arrived is refused (409) so that
+the sender's retry applies it in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from handlers.allocations import compiled_policy, refresh_breaches
+from handlers.errors import NotYetKnown, UnknownOrganisation
+from handlers.events import (
+    AgreementRecordedEvent,
+    AllocationEndedEvent,
+    AllocationStartedEvent,
+    CaseClosedEventEnvelope,
+    CaseEvent,
+    CaseUpsertedEvent,
+    LeaveRecordedEvent,
+    ReviewRecordedEvent,
+    TeamUpsertedEvent,
+    WorkerUpsertedEvent,
+    event_day,
+)
+from handlers.ports import (
+    AuditKind,
+    BreachChange,
+    JsonValue,
+    OrgRecord,
+    Source,
+    Transactions,
+    UnitOfWork,
+)
+from policy import DecisionRequest, RequestError, decide
+from policy.loader import unknown_message
+
+ACTOR = "case-system"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    duplicate: bool
+    """True for a redelivery: acknowledged, nothing changed."""
+    changed: bool
+    """False when the event was older than the state it would change, or changed nothing."""
+    breach_changes: tuple[BreachChange, ...] = ()
+
+
+async def apply_event(
+    tx: Transactions, delivery_id: str, event: CaseEvent, at: dt.datetime | None = None
+) -> Applied:
+    """Raises `UnknownOrganisation`, `NotYetKnown`, or `RequestError` for a value the
+    organisation's policy does not know; each leaves everything as it was."""
+    at = at or dt.datetime.now(dt.UTC)
+    async with tx.write() as uow:
+        org = await uow.orgs.get(event.org)
+        if org is None:
+            raise UnknownOrganisation(org=event.org)
+        if not await uow.receipts.record(delivery_id, org.id, event.type):
+            return Applied(duplicate=True, changed=False)
+        changed, people = await _apply(uow, org, event, at)
+        on = event_day(at)
+        changes: list[BreachChange] = []
+        for person_id in dict.fromkeys(people):
+            person = await uow.people.get_by_id(person_id)
+            if person is not None:
+                changes += await refresh_breaches(uow, org, person, on, at, ACTOR)
+    return Applied(duplicate=False, changed=changed, breach_changes=tuple(changes))
+
+
+async def _apply(
+    uow: UnitOfWork, org: OrgRecord, event: CaseEvent, at: dt.datetime
+) -> tuple[bool, list[int]]:
+    """The change, and the ids of the people whose breaches may have changed with it."""
+    when = event.occurred_at
+    if isinstance(event, TeamUpsertedEvent):
+        d = event.data
+        changed = await uow.teams.upsert(
+            org.id,
+            d.ref,
+            name=d.name,
+            kind=d.kind,
+            slack_channel_id=d.channels.slack,
+            teams_channel_id=d.channels.teams,
+            occurred_at=when,
+        )
+        return changed, []
+    if isinstance(event, WorkerUpsertedEvent):
+        return await _worker(uow, org, event)
+    if isinstance(event, LeaveRecordedEvent):
+        leave = event.data
+        person_id = await uow.people.ensure(org.id, leave.worker_ref)
+        changed = await uow.people.record_pause(
+            person_id, start=leave.start, end=leave.end, reason=leave.reason, occurred_at=when
+        )
+        return changed, [person_id]
+    if isinstance(event, ReviewRecordedEvent):
+        r = event.data
+        person_id = await uow.people.ensure(org.id, r.worker_ref)
+        changed = await uow.people.record_review(
+            person_id, month=r.month, passed=r.passed, on=r.on, occurred_at=when
+        )
+        return changed, [person_id]
+    if isinstance(event, AgreementRecordedEvent):
+        a = event.data
+        known = compiled_policy(org).agreements
+        if a.agreement not in known:
+            raise RequestError("data.agreement", unknown_message(a.agreement, known, "agreement"))
+        person_id = await uow.people.ensure(org.id, a.worker_ref)
+        changed = await uow.people.record_agreement(
+            person_id, agreement=a.agreement, on=a.on, occurred_at=when
+        )
+        return changed, [person_id]
+    if isinstance(event, CaseUpsertedEvent):
+        return await _case(uow, org, event)
+    if isinstance(event, CaseClosedEventEnvelope):
+        case = await uow.cases.get(org.id, event.data.ref)
+        if case is None:
+            raise NotYetKnown(what="case", ref=event.data.ref, needs="case.upserted")
+        holders = list(await uow.cases.holders(case.id))
+        changed = await uow.cases.close(org.id, case.ref, event_day(when), when)
+        return changed, holders
+    if isinstance(event, AllocationStartedEvent):
+        return await _allocation_started(uow, org, event, at)
+    return await _allocation_ended(uow, org, event, at)
+
+
+async def _worker(
+    uow: UnitOfWork, org: OrgRecord, event: WorkerUpsertedEvent
+) -> tuple[bool, list[int]]:
+    d, when = event.data, event.occurred_at
+    changed = await uow.people.upsert(
+        org.id,
+        d.ref,
+        display_name=d.name,
+        roles=d.roles,
+        team_ref=d.team_ref,
+        manager_ref=d.manager_ref,
+        occurred_at=when,
+    )
+    person_id = await uow.people.ensure(org.id, d.ref)
+    if d.asye is not None:
+        changed |= await uow.people.set_asye(
+            person_id,
+            start=d.asye.start,
+            fte=d.asye.fte,
+            assessor_ref=d.asye.assessor_ref,
+            occurred_at=when,
+        )
+    if d.chat is not None:
+        c = d.chat
+        if c.slack_team_id is not None and c.slack_user_id is not None:
+            changed |= await uow.people.link_chat(
+                person_id, "slack", c.slack_team_id, c.slack_user_id
+            )
+        if c.teams_tenant_id is not None and c.teams_aad_object_id is not None:
+            changed |= await uow.people.link_chat(
+                person_id, "teams", c.teams_tenant_id, c.teams_aad_object_id
+            )
+    return changed, [person_id]
+
+
+async def _case(
+    uow: UnitOfWork, org: OrgRecord, event: CaseUpsertedEvent
+) -> tuple[bool, list[int]]:
+    d = event.data
+    compiled = compiled_policy(org)
+    if d.work_type not in compiled.work_types:
+        raise RequestError(
+            "data.work_type", unknown_message(d.work_type, compiled.work_types, "work type")
+        )
+    for flag in d.flags:
+        if flag not in compiled.flags:
+            raise RequestError("data.flags", unknown_message(flag, compiled.flags, "flag"))
+    changed = await uow.cases.upsert(
+        org.id,
+        d.ref,
+        work_type=d.work_type,
+        children=d.children,
+        flags=d.flags,
+        external=d.external,
+        occurred_at=event.occurred_at,
+    )
+    case = await uow.cases.get(org.id, d.ref)
+    return changed, [] if case is None else list(await uow.cases.holders(case.id))
+
+
+async def _allocation_started(
+    uow: UnitOfWork, org: OrgRecord, event: AllocationStartedEvent, at: dt.datetime
+) -> tuple[bool, list[int]]:
+    """The case system has allocated: record it as fact, with what the policy would have said."""
+    d = event.data
+    await uow.people.ensure(org.id, d.worker_ref)
+    person = await uow.people.lock(org.id, d.worker_ref)
+    case = await uow.cases.get(org.id, d.case_ref)
+    if case is None:
+        raise NotYetKnown(what="case", ref=d.case_ref, needs="case.upserted")
+    assert person is not None
+    held = await uow.allocations.open_allocation(case.id, person.id)
+    if held is not None and held.role is d.role:
+        return False, [person.id]
+    latest = held or await uow.allocations.latest(case.id, person.id)
+    if latest is not None and latest.occurred_at > event.occurred_at:
+        return False, []  # an end (or a change of role) newer than this start already arrived
+    on = d.start or event_day(event.occurred_at)
+    if held is not None:
+        await uow.allocations.end(case.id, person.id, on, event.occurred_at)
+    data: dict[str, JsonValue] = {
+        "worker": person.ref,
+        "case": case.ref,
+        "role": d.role.value,
+        "from": on.isoformat(),
+        "source": Source.WEBHOOK.value,
+    }
+    worker = await uow.people.asye_worker(person.id)
+    if worker is not None:
+        caseload = await uow.allocations.caseload(person.id, on)
+        decision = decide(
+            compiled_policy(org),
+            DecisionRequest(
+                on=on, worker=worker, caseload=caseload, proposal=case.as_policy_case(d.role)
+            ),
+        )
+        data["policy_outcome"] = decision.outcome.value
+        data["blocking_rules"] = [r.rule for r in decision.reasons if r.effect.value != "allow"]
+    await uow.allocations.start(
+        case_id=case.id,
+        person_id=person.id,
+        role=d.role,
+        on=on,
+        source=Source.WEBHOOK,
+        overrides=frozenset(),
+        occurred_at=event.occurred_at,
+    )
+    await uow.audit.append(org.id, AuditKind.ALLOCATION_STARTED, ACTOR, data, at)
+    return True, [person.id]
+
+
+async def _allocation_ended(
+    uow: UnitOfWork, org: OrgRecord, event: AllocationEndedEvent, at: dt.datetime
+) -> tuple[bool, list[int]]:
+    d = event.data
+    person = await uow.people.lock(org.id, d.worker_ref)
+    case = await uow.cases.get(org.id, d.case_ref)
+    if person is None or case is None:
+        raise NotYetKnown(what="allocation of case", ref=d.case_ref, needs="allocation.started")
+    if await uow.allocations.open_allocation(case.id, person.id) is None:
+        if await uow.allocations.latest(case.id, person.id) is None:
+            raise NotYetKnown(what="allocation of case", ref=d.case_ref, needs="allocation.started")
+        return False, []  # already ended
+    on = d.end or event_day(event.occurred_at)
+    ended = await uow.allocations.end(case.id, person.id, on, event.occurred_at)
+    if ended is None:
+        return False, []
+    data: dict[str, JsonValue] = {
+        "worker": person.ref,
+        "case": case.ref,
+        "role": ended.role.value,
+        "to": on.isoformat(),
+        "source": Source.WEBHOOK.value,
+    }
+    await uow.audit.append(org.id, AuditKind.ALLOCATION_ENDED, ACTOR, data, at)
+    return True, [person.id]

@@ -1,0 +1,266 @@
+"""The case-management integration contract: every event the case system may send.
+
+`{"type", "occurred_at", "org", "data"}`, one model per type. These names and fields are a
+contract with the council's integrator: add optional fields freely, never rename. Unknown
+fields are refused, so that a child's name or a case note sent by mistake is rejected
+rather than silently dropped or, worse, stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from policy import Role, StaffRole
+from policy.requests import Day
+
+LONDON = ZoneInfo("Europe/London")
+
+Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:-]*$")]
+Key = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z][a-z0-9_.-]*$")]
+ChatId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9:._@-]+$")]
+StaffName = Annotated[str, Field(min_length=1, max_length=120)]
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Channels(Contract):
+    slack: ChatId | None = None
+    teams: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+
+
+class TeamUpserted(Contract):
+    ref: Ref
+    name: StaffName
+    kind: Key
+    channels: Channels = Channels()
+
+
+class Asye(Contract):
+    start: Day
+    fte: Annotated[float, Field(gt=0, le=1)] = 1.0
+    assessor_ref: Ref | None = None
+
+
+class Chat(Contract):
+    slack_team_id: ChatId | None = None
+    slack_user_id: ChatId | None = None
+    teams_tenant_id: ChatId | None = None
+    teams_aad_object_id: ChatId | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Chat:
+        if (self.slack_team_id is None) != (self.slack_user_id is None):
+            raise ValueError("slack_team_id and slack_user_id come together")
+        if (self.teams_tenant_id is None) != (self.teams_aad_object_id is None):
+            raise ValueError("teams_tenant_id and teams_aad_object_id come together")
+        return self
+
+
+class WorkerUpserted(Contract):
+    ref: Ref
+    name: StaffName
+    roles: Annotated[tuple[StaffRole, ...], Field(min_length=1)]
+    team_ref: Ref
+    manager_ref: Ref | None = None
+    asye: Asye | None = None
+    chat: Chat | None = None
+
+
+LeaveReason = Literal[
+    "maternity", "paternity", "adoption", "shared_parental", "sickness", "career_break", "other"
+]
+"""A category, never free text: the reason for a person's leave can be health data."""
+
+
+class LeaveRecorded(Contract):
+    worker_ref: Ref
+    start: Day = Field(alias="from")
+    end: Day | None = Field(default=None, alias="to")
+    reason: LeaveReason
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaveRecorded:
+        if self.end is not None and self.end < self.start:
+            raise ValueError("`to` is before `from`")
+        return self
+
+
+class ReviewRecorded(Contract):
+    worker_ref: Ref
+    month: Annotated[int, Field(ge=1, le=60)]
+    passed: bool
+    on: Day
+
+
+class AgreementRecorded(Contract):
+    worker_ref: Ref
+    agreement: Key
+    on: Day
+
+
+class CaseUpserted(Contract):
+    ref: Ref
+    work_type: Key
+    children: Annotated[int, Field(ge=0, le=50, strict=True)]
+    flags: tuple[Key, ...] = ()
+    external: bool = False
+
+
+class CaseClosedEvent(Contract):
+    ref: Ref
+
+
+class AllocationStarted(Contract):
+    case_ref: Ref
+    worker_ref: Ref
+    role: Role
+    start: Day | None = Field(default=None, alias="from")
+
+
+class AllocationEnded(Contract):
+    case_ref: Ref
+    worker_ref: Ref
+    end: Day | None = Field(default=None, alias="to")
+
+
+class Envelope(Contract):
+    occurred_at: AwareDatetime
+    org: Ref
+
+
+class TeamUpsertedEvent(Envelope):
+    type: Literal["team.upserted"]
+    data: TeamUpserted
+
+
+class WorkerUpsertedEvent(Envelope):
+    type: Literal["worker.upserted"]
+    data: WorkerUpserted
+
+
+class LeaveRecordedEvent(Envelope):
+    type: Literal["worker.leave_recorded"]
+    data: LeaveRecorded
+
+
+class ReviewRecordedEvent(Envelope):
+    type: Literal["worker.review_recorded"]
+    data: ReviewRecorded
+
+
+class AgreementRecordedEvent(Envelope):
+    type: Literal["worker.agreement_recorded"]
+    data: AgreementRecorded
+
+
+class CaseUpsertedEvent(Envelope):
+    type: Literal["case.upserted"]
+    data: CaseUpserted
+
+
+class CaseClosedEventEnvelope(Envelope):
+    type: Literal["case.closed"]
+    data: CaseClosedEvent
+
+
+class AllocationStartedEvent(Envelope):
+    type: Literal["allocation.started"]
+    data: AllocationStarted
+
+
+class AllocationEndedEvent(Envelope):
+    type: Literal["allocation.ended"]
+    data: AllocationEnded
+
+
+CaseEvent = Annotated[
+    TeamUpsertedEvent
+    | WorkerUpsertedEvent
+    | LeaveRecordedEvent
+    | ReviewRecordedEvent
+    | AgreementRecordedEvent
+    | CaseUpsertedEvent
+    | CaseClosedEventEnvelope
+    | AllocationStartedEvent
+    | AllocationEndedEvent,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: dict[str, type[Envelope]] = {
+    "team.upserted": TeamUpsertedEvent,
+    "worker.upserted": WorkerUpsertedEvent,
+    "worker.leave_recorded": LeaveRecordedEvent,
+    "worker.review_recorded": ReviewRecordedEvent,
+    "worker.agreement_recorded": AgreementRecordedEvent,
+    "case.upserted": CaseUpsertedEvent,
+    "case.closed": CaseClosedEventEnvelope,
+    "allocation.started": AllocationStartedEvent,
+    "allocation.ended": AllocationEndedEvent,
+}
+
+_ADAPTER: TypeAdapter[CaseEvent] = TypeAdapter(CaseEvent)
+
+
+class EventError(ValueError):
+    """A body that is not a valid event: `field` names where, `message` says what is allowed."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def parse_event(body: bytes | str) -> CaseEvent:
+    try:
+        return _ADAPTER.validate_json(body)
+    except ValidationError as exc:
+        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        field = "type" if err["type"].startswith("union_tag") else _field(err["loc"])
+        raise EventError(field, _explain(err)) from None
+
+
+def event_schemas() -> dict[str, dict[str, Any]]:
+    """One JSON Schema per event type, for the integrator."""
+    return {name: model.model_json_schema(by_alias=True) for name, model in EVENT_TYPES.items()}
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if str(p) not in EVENT_TYPES]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else ("." if out else "") + part
+    return out or "body"
+
+
+def _explain(err: Any) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not part of the event contract (the product keeps no names of children, addresses or case notes)"
+    if kind == "union_tag_invalid":
+        return f"{err['ctx']['tag']!r} is not an event type; allowed: {', '.join(EVENT_TYPES)}"
+    if kind == "union_tag_not_found":
+        return f"is required; one of {', '.join(EVENT_TYPES)}"
+    if kind == "json_invalid":
+        return f"the body is not JSON ({err['msg']})"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def event_day(occurred_at: dt.datetime) -> dt.date:
+    """The Europe/London calendar date of an instant, for events that give no date of their own."""
+    return occurred_at.astimezone(LONDON).date()
