@@ -19,4 +19,4 @@ USER caseload
 ENV HOST=0.0.0.0 PORT=3978
 EXPOSE 3978
 ENTRYPOINT ["caseload-bot"]
-CMD ["demo"]
+CMD ["serve", "--migrate"]
