@@ -286,7 +286,7 @@ def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
 
     allowed_from = _latest(waits) if outcome is not Outcome.ALLOW and waits else None
     final_conditions = conditions.get(outcome, [])
-    if overridden and request.override is not None:
+    if overridden and outcome is Outcome.ALLOW and request.override is not None:
         final_conditions = [*final_conditions, _override_condition(request.override)]
     return Decision(
         outcome=outcome,
