@@ -53,10 +53,17 @@ class Applied:
 
 
 async def apply_event(
-    tx: Transactions, delivery_id: str, event: CaseEvent, at: dt.datetime | None = None
+    tx: Transactions,
+    delivery_id: str,
+    event: CaseEvent,
+    at: dt.datetime | None = None,
+    source: Source = Source.WEBHOOK,
 ) -> Applied:
     """Raises `UnknownOrganisation`, `NotYetKnown`, or `RequestError` for a value the
-    organisation's policy does not know; each leaves everything as it was."""
+    organisation's policy does not know; each leaves everything as it was.
+
+    `source` is recorded on allocations and in the audit log (`import` for the CSV import).
+    """
     at = at or dt.datetime.now(dt.UTC)
     async with tx.write() as uow:
         org = await uow.orgs.get(event.org)
@@ -64,7 +71,7 @@ async def apply_event(
             raise UnknownOrganisation(org=event.org)
         if not await uow.receipts.record(delivery_id, org.id, event.type):
             return Applied(duplicate=True, changed=False)
-        changed, people = await _apply(uow, org, event, at)
+        changed, people = await _apply(uow, org, event, at, source)
         on = event_day(at)
         changes: list[BreachChange] = []
         for person_id in dict.fromkeys(people):
@@ -75,7 +82,7 @@ async def apply_event(
 
 
 async def _apply(
-    uow: UnitOfWork, org: OrgRecord, event: CaseEvent, at: dt.datetime
+    uow: UnitOfWork, org: OrgRecord, event: CaseEvent, at: dt.datetime, source: Source
 ) -> tuple[bool, list[int]]:
     """The change, and the ids of the people whose breaches may have changed with it."""
     when = event.occurred_at
@@ -127,8 +134,8 @@ async def _apply(
         changed = await uow.cases.close(org.id, case.ref, event_day(when), when)
         return changed, holders
     if isinstance(event, AllocationStartedEvent):
-        return await _allocation_started(uow, org, event, at)
-    return await _allocation_ended(uow, org, event, at)
+        return await _allocation_started(uow, org, event, at, source)
+    return await _allocation_ended(uow, org, event, at, source)
 
 
 async def _worker(
@@ -192,7 +199,11 @@ async def _case(
 
 
 async def _allocation_started(
-    uow: UnitOfWork, org: OrgRecord, event: AllocationStartedEvent, at: dt.datetime
+    uow: UnitOfWork,
+    org: OrgRecord,
+    event: AllocationStartedEvent,
+    at: dt.datetime,
+    source: Source,
 ) -> tuple[bool, list[int]]:
     """The case system has allocated: record it as fact, with what the policy would have said."""
     d = event.data
@@ -216,7 +227,7 @@ async def _allocation_started(
         "case": case.ref,
         "role": d.role.value,
         "from": on.isoformat(),
-        "source": Source.WEBHOOK.value,
+        "source": source.value,
     }
     worker = await uow.people.asye_worker(person.id)
     if worker is not None:
@@ -234,7 +245,7 @@ async def _allocation_started(
         person_id=person.id,
         role=d.role,
         on=on,
-        source=Source.WEBHOOK,
+        source=source,
         overrides=frozenset(),
         occurred_at=event.occurred_at,
     )
@@ -243,7 +254,11 @@ async def _allocation_started(
 
 
 async def _allocation_ended(
-    uow: UnitOfWork, org: OrgRecord, event: AllocationEndedEvent, at: dt.datetime
+    uow: UnitOfWork,
+    org: OrgRecord,
+    event: AllocationEndedEvent,
+    at: dt.datetime,
+    source: Source,
 ) -> tuple[bool, list[int]]:
     d = event.data
     person = await uow.people.lock(org.id, d.worker_ref)
@@ -263,7 +278,7 @@ async def _allocation_ended(
         "case": case.ref,
         "role": ended.role.value,
         "to": on.isoformat(),
-        "source": Source.WEBHOOK.value,
+        "source": source.value,
     }
     await uow.audit.append(org.id, AuditKind.ALLOCATION_ENDED, ACTOR, data, at)
     return True, [person.id]

@@ -53,6 +53,17 @@ class OrgRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamRecord:
+    id: int
+    org_id: str
+    ref: str
+    name: str
+    kind: str
+    slack_channel_id: str | None
+    teams_channel_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class PersonRecord:
     id: int
     org_id: str
@@ -116,6 +127,8 @@ class OrganisationsPort(Protocol):
 
 
 class TeamsPort(Protocol):
+    async def get(self, org_id: str, ref: str) -> TeamRecord | None: ...
+
     async def upsert(
         self,
         org_id: str,

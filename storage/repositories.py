@@ -31,6 +31,7 @@ from handlers.ports import (
     OrgRecord,
     PersonRecord,
     Source,
+    TeamRecord,
 )
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 from policy.requests import PauseIn
@@ -138,6 +139,20 @@ class Teams:
 
     async def _row(self, org_id: str, ref: str) -> Team | None:
         return await self._s.scalar(select(Team).where(Team.org_id == org_id, Team.ref == ref))
+
+    async def get(self, org_id: str, ref: str) -> TeamRecord | None:
+        row = await self._row(org_id, ref)
+        if row is None:
+            return None
+        return TeamRecord(
+            id=row.id,
+            org_id=row.org_id,
+            ref=row.ref,
+            name=row.name,
+            kind=row.kind,
+            slack_channel_id=row.slack_channel_id,
+            teams_channel_id=row.teams_channel_id,
+        )
 
     async def ensure(self, org_id: str, ref: str) -> int:
         """The team's id, creating a placeholder that any later event will fill in."""
