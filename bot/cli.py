@@ -10,11 +10,16 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bot import cli_db, cli_policy, cli_serve
+from bot import cli_db, cli_import, cli_policy, cli_serve
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-AREAS: list[Register] = [cli_policy.register, cli_db.register, cli_serve.register]
+AREAS: list[Register] = [
+    cli_policy.register,
+    cli_db.register,
+    cli_serve.register,
+    cli_import.register,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
