@@ -1,0 +1,461 @@
+"""Ingest benchmark: the case-management webhook path over real HTTP, on SQLite and PostgreSQL.
+
+The server is the product's own app (`bot.app.build_app`) served by aiohttp on 127.0.0.1 at a
+random port in a child process; the client signs every event per Standard Webhooks. Measured:
+
+(a) single-event latency: one signed event at a time, p50/p99 until the 202 (issue target:
+    p99 within 100 ms on SQLite);
+(b) a nightly extract: the workers and cases that `--allocations` allocation events need,
+    then the allocations, sent with bounded concurrency: events per second;
+(c) during (b), a second client asks the decision API every `--interval-ms`: its p50/p99,
+    to show interactive requests are not blocked by the bulk load.
+
+PostgreSQL is measured when it answers at `--pg-url`, in a fresh schema dropped afterwards.
+Loopback only; every loop is bounded. Usage:
+
+    .venv/bin/python bench/ingest_bench.py                   # the issue's figures
+    .venv/bin/python bench/ingest_bench.py --allocations 2000 --single 200   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from standardwebhooks import Webhook
+
+from bot.app import build_app
+from bot.policy_source import read_policy
+from bot.settings import Settings
+from storage.db import Database, connect
+from storage.migrate import upgrade_database
+from storage.repositories import Storage
+
+SECRET = "whsec_" + base64.b64encode(b"caseload-bot ingest benchmark!!!").decode()
+ORG = "bench"
+PRESET = "stoke-childrens"
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+WORK_TYPES = ("child_in_need", "child_and_family_assessment", "child_in_care", "private_law")
+
+
+# --- the server, in a child process ------------------------------------------------------
+
+
+def _database(url: str, schema: str | None) -> Database:
+    if schema is None:
+        return connect(url)
+    return connect(url, connect_args={"server_settings": {"search_path": schema}})
+
+
+def _serve(url: str, schema: str | None, conn: Connection) -> None:
+    """Child process: serve the app on 127.0.0.1:<random>, send the port, stop when told."""
+
+    async def main() -> None:
+        from aiohttp import web
+
+        database = _database(url, schema)
+        app = build_app(Settings(DATABASE_URL=url, CASE_EVENTS_SECRET=SECRET), database)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        conn.send(port)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, conn.recv)  # blocks until the parent says stop
+        await runner.cleanup()
+        await database.dispose()
+
+    asyncio.run(main())
+
+
+@dataclass
+class Server:
+    process: mp.process.BaseProcess
+    conn: Connection
+    port: int
+
+    def stop(self) -> None:
+        self.conn.send("stop")
+        self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+
+
+def start_server(url: str, schema: str | None) -> Server:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(url, schema, child), daemon=True)
+    process.start()
+    if not parent.poll(60):
+        process.terminate()
+        raise RuntimeError("the server did not start within 60 s")
+    return Server(process, parent, int(parent.recv()))
+
+
+# --- events and requests -----------------------------------------------------------------
+
+
+class Sender:
+    def __init__(self, session: aiohttp.ClientSession, port: int) -> None:
+        self.session = session
+        self.url = f"http://127.0.0.1:{port}/webhooks/case-events"
+        self.webhook = Webhook(SECRET)
+        self.statuses: dict[int, int] = {}
+
+    async def send(self, type_: str, data: dict[str, Any], attempts: int = 5) -> float:
+        """Sign and post one event; retries a 503 (busy) or 409 (out of order) a few times.
+
+        Returns the latency of the last attempt in seconds.
+        """
+        body = json.dumps(
+            {
+                "type": type_,
+                "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
+                "org": ORG,
+                "data": data,
+            }
+        )
+        msg_id = f"msg_{uuid.uuid4().hex}"
+        elapsed = 0.0
+        for attempt in range(attempts):
+            now = dt.datetime.now(dt.UTC)
+            headers = {
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": self.webhook.sign(msg_id, now, body),
+                "content-type": "application/json",
+            }
+            started = time.perf_counter()
+            async with self.session.post(self.url, data=body, headers=headers) as response:
+                await response.read()
+                status = response.status
+            elapsed = time.perf_counter() - started
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == 202 or status not in (409, 503) or attempt == attempts - 1:
+                break
+            await asyncio.sleep(0.05 * (attempt + 1))
+        return elapsed
+
+
+def worker_data(i: int, nqsw_every: int) -> dict[str, Any]:
+    ref = f"W-{i:05d}"
+    data: dict[str, Any] = {
+        "ref": ref,
+        "name": f"Worker {i}",
+        "roles": ["nqsw"] if i % nqsw_every == 0 else ["social_worker"],
+        "team_ref": f"T-{i % 50:02d}",
+    }
+    if i % nqsw_every == 0:
+        data["asye"] = {"start": (dt.date.today() - dt.timedelta(days=200)).isoformat()}
+    return data
+
+
+def case_data(i: int) -> dict[str, Any]:
+    return {"ref": f"C-{i:06d}", "work_type": WORK_TYPES[i % len(WORK_TYPES)], "children": 1}
+
+
+def allocation_data(i: int, workers: int) -> dict[str, Any]:
+    return {"case_ref": f"C-{i:06d}", "worker_ref": f"W-{i % workers:05d}", "role": "lead"}
+
+
+async def bounded(jobs: int, concurrency: int, job: Callable[[int], Awaitable[Any]]) -> list[Any]:
+    """Run job(0..jobs-1), at most `concurrency` at a time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> Any:
+        async with gate:
+            return await job(i)
+
+    return await asyncio.gather(*(one(i) for i in range(jobs)))
+
+
+# --- the measurements --------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    backend: str
+    single: list[float] = field(default_factory=list)
+    bulk_events: int = 0
+    bulk_allocations: int = 0
+    bulk_seconds: float = 0.0
+    alloc_seconds: float = 0.0
+    decisions: list[float] = field(default_factory=list)
+    decision_errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+def pct(samples: list[float], p: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k] * 1000
+
+
+async def interactive(
+    session: aiohttp.ClientSession,
+    port: int,
+    token: str,
+    interval: float,
+    stop: asyncio.Event,
+    limit: int,
+    result: Result,
+) -> None:
+    """Ask for a decision every `interval` seconds until `stop` (at most `limit` times)."""
+    url = f"http://127.0.0.1:{port}/api/v1/decisions"
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {
+        "org": ORG,
+        "worker_ref": "W-00000",
+        "proposal": {"case_id": "C-PROBE", "work_type": "child_in_need", "children": 1},
+    }
+    for _ in range(limit):
+        if stop.is_set():
+            break
+        started = time.perf_counter()
+        async with session.post(url, json=body, headers=headers) as response:
+            await response.read()
+            ok = response.status == 200
+        elapsed = time.perf_counter() - started
+        if ok:
+            result.decisions.append(elapsed)
+        else:
+            result.decision_errors += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(0.0, interval - elapsed))
+
+
+async def prepare(url: str, schema: str | None) -> str:
+    """Migrate, create the organisation on the preset and a token; returns the token."""
+    database = _database(url, schema)
+    try:
+        await upgrade_database(database)
+        storage = Storage(database)
+        policy, yaml_text = read_policy(PRESET)
+        async with storage.write() as s:
+            await s.orgs.create(ORG, "Bench", policy, PRESET, yaml_text)
+            token, _ = await s.tokens.create(ORG, "bench")
+    finally:
+        await database.dispose()
+    return token
+
+
+async def measure(backend: str, url: str, schema: str | None, args: argparse.Namespace) -> Result:
+    token = await prepare(url, schema)
+    server = start_server(url, schema)
+    result = Result(backend)
+    timeout = aiohttp.ClientTimeout(total=60)
+    try:
+        connector = aiohttp.TCPConnector(limit=args.concurrency + 2)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            sender = Sender(session, server.port)
+            for t in range(50):
+                team = {"ref": f"T-{t:02d}", "name": f"Team {t}", "kind": "assessment"}
+                await sender.send("team.upserted", team)
+            # (a) one event at a time: case upserts and their allocations, after a warm-up.
+            for i in range(10):
+                await sender.send("worker.upserted", worker_data(i, args.nqsw_every))
+            single_base = 900_000
+            for i in range(args.single):
+                n = single_base + i
+                kind, data = (
+                    ("case.upserted", case_data(n))
+                    if i % 2 == 0
+                    else ("allocation.started", allocation_data(n - 1, 10))
+                )
+                latency = await sender.send(kind, data)
+                if i >= 10:
+                    result.single.append(latency)
+
+            # (b) the nightly extract, with (c) a decision every interval meanwhile.
+            stop = asyncio.Event()
+            limit = 10 + int(args.max_seconds / args.interval)
+            async with aiohttp.ClientSession(timeout=timeout) as probe_session:
+                probe = asyncio.create_task(
+                    interactive(
+                        probe_session, server.port, token, args.interval, stop, limit, result
+                    )
+                )
+                started = time.perf_counter()
+                await bounded(
+                    args.workers,
+                    args.concurrency,
+                    lambda i: sender.send("worker.upserted", worker_data(i, args.nqsw_every)),
+                )
+                await bounded(
+                    args.allocations,
+                    args.concurrency,
+                    lambda i: sender.send("case.upserted", case_data(i)),
+                )
+                alloc_started = time.perf_counter()
+                await bounded(
+                    args.allocations,
+                    args.concurrency,
+                    lambda i: sender.send("allocation.started", allocation_data(i, args.workers)),
+                )
+                finished = time.perf_counter()
+                stop.set()
+                await probe
+            result.bulk_events = args.workers + 2 * args.allocations
+            result.bulk_allocations = args.allocations
+            result.bulk_seconds = finished - started
+            result.alloc_seconds = finished - alloc_started
+            result.statuses = dict(sender.statuses)
+    finally:
+        server.stop()
+    return result
+
+
+def pg_reachable(url: str) -> bool:
+    parsed = make_url(url)
+    try:
+        socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5432), 1).close()
+    except OSError:
+        return False
+    return True
+
+
+async def with_pg_schema(url: str, args: argparse.Namespace) -> Result:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = connect(url)
+    try:
+        async with admin.engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            return await measure("postgresql", url, schema, args)
+        finally:
+            async with admin.engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        await admin.dispose()
+
+
+def table(results: list[Result], args: argparse.Namespace) -> str:
+    head = (
+        "backend",
+        "single p50 ms",
+        "single p99 ms",
+        "bulk events",
+        "bulk s",
+        "events/s",
+        "allocations/s",
+        "decision p50 ms",
+        "decision p99 ms",
+        "decisions",
+        "non-202",
+    )
+    rows = [head]
+    for r in results:
+        non_202 = sum(n for status, n in r.statuses.items() if status != 202)
+        rows.append(
+            (
+                r.backend,
+                f"{pct(r.single, 50):.1f}",
+                f"{pct(r.single, 99):.1f}",
+                f"{r.bulk_events:,}",
+                f"{r.bulk_seconds:.1f}",
+                f"{r.bulk_events / r.bulk_seconds:,.0f}" if r.bulk_seconds else "-",
+                f"{r.bulk_allocations / r.alloc_seconds:,.0f}" if r.alloc_seconds else "-",
+                f"{pct(r.decisions, 50):.1f}",
+                f"{pct(r.decisions, 99):.1f}",
+                f"{len(r.decisions)} ok, {r.decision_errors} failed",
+                str(non_202),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [" | ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    for r in results:
+        statuses = ", ".join(f"{n} x {status}" for status, n in sorted(r.statuses.items()))
+        lines.append(f"{r.backend} webhook answers: {statuses}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--allocations", type=int, default=50_000, help="allocation events (50,000)"
+    )
+    parser.add_argument("--workers", type=int, default=2_500, help="workers they go to (2,500)")
+    parser.add_argument("--nqsw-every", type=int, default=10, help="every Nth worker is an NQSW")
+    parser.add_argument("--concurrency", type=int, default=8, help="bulk requests in flight (8)")
+    parser.add_argument("--single", type=int, default=500, help="single-event samples (500)")
+    parser.add_argument(
+        "--interval-ms", type=float, default=50.0, help="decision API every N ms (50)"
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=3600, help="bound on the decision client's loop"
+    )
+    parser.add_argument(
+        "--pg-url", default=PG_URL, help=f"PostgreSQL to use if it answers ({PG_URL})"
+    )
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    args = parser.parse_args(argv)
+    args.interval = args.interval_ms / 1000
+    for name in ("allocations", "workers", "nqsw_every", "concurrency", "single"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+async def run(args: argparse.Namespace) -> list[Result]:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="caseload-bench-") as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        print(
+            f"sqlite: {args.workers:,} workers, {args.allocations:,} cases and allocations ...",
+            flush=True,
+        )
+        results.append(await measure("sqlite", url, None, args))
+    if args.sqlite_only:
+        pass
+    elif pg_reachable(args.pg_url):
+        print("postgresql: the same, in a fresh schema ...", flush=True)
+        results.append(await with_pg_schema(args.pg_url, args))
+    else:
+        print(f"postgresql: nothing answers at {make_url(args.pg_url).host}; skipped", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    results = asyncio.run(run(args))
+    print()
+    print(table(results, args))
+    print(
+        f"\n(a) {args.single} signed events one at a time after 10 warm-up; target p99 <= 100 ms on SQLite."
+        f"\n(b) {args.workers:,} worker.upserted + {args.allocations:,} case.upserted + "
+        f"{args.allocations:,} allocation.started, {args.concurrency} in flight; "
+        "allocations/s counts the allocation phase alone."
+        f"\n(c) POST /api/v1/decisions every {args.interval_ms:g} ms during (b)."
+        f"\nCPU: {os.cpu_count()} logical; Python {sys.version.split()[0]}; "
+        f"total {time.perf_counter() - started:.0f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
