@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -27,10 +28,12 @@ from policy.requests import Day
 
 LONDON = ZoneInfo("Europe/London")
 
+# Lengths never exceed the columns that keep them (storage.models), and free text carries
+# no control characters: PostgreSQL refuses NUL, and a name never needs one.
 Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:-]*$")]
 Key = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z][a-z0-9_.-]*$")]
-ChatId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9:._@-]+$")]
-StaffName = Annotated[str, Field(min_length=1, max_length=120)]
+ChatId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9:._@-]+$")]
+StaffName = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class Contract(BaseModel):
@@ -39,7 +42,9 @@ class Contract(BaseModel):
 
 class Channels(Contract):
     slack: ChatId | None = None
-    teams: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    teams: (
+        Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] | None
+    ) = None
 
 
 class TeamUpserted(Contract):
@@ -140,6 +145,20 @@ class AllocationEnded(Contract):
 class Envelope(Contract):
     occurred_at: AwareDatetime
     org: Ref
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _representable(cls, value: dt.datetime) -> dt.datetime:
+        """An instant whose UTC time or London date falls outside years 1-9999 cannot be
+        stored or given a day (e.g. 0001-01-01T00:00:00+01:00)."""
+        try:
+            value.astimezone(dt.UTC)
+            value.astimezone(LONDON)
+        except OverflowError:
+            raise ValueError(
+                "is out of range: use a time between years 1 and 9999 in UTC"
+            ) from None
+        return value
 
 
 class TeamUpsertedEvent(Envelope):
