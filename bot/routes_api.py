@@ -43,7 +43,9 @@ async def decisions(request: web.Request) -> web.Response:
     services, org_id = await _authorised(request)
     try:
         raw = json.loads(await request.read())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is a number past
+        # Python's digit limit; nesting deeper than the stack raises RecursionError.
         return invalid("body", "not JSON")
     try:
         body = DecisionBody.model_validate(raw)
