@@ -15,7 +15,7 @@ from standardwebhooks import Webhook
 
 from bot import routes_api, routes_case_events, routes_docs
 from bot.http_errors import error_middleware
-from bot.services import SERVICES, Services
+from bot.services import REQUEST_ID, SERVICES, Services
 from bot.settings import Settings
 from storage.db import Database, connect
 from storage.repositories import Storage
@@ -53,7 +53,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every answer carries an id that also appears in the logs, and nothing personal."""
     request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     response = await handler(request)
     response.headers["X-Request-Id"] = request_id
     return response

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.services import REQUEST_ID
 from handlers.errors import CaseloadError, Conflict, NotFound, NotPermitted
 from handlers.events import EventError
 from policy import PolicyError, RequestError
@@ -56,7 +57,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # Logged with the request id and route only: bodies may hold case references.
         log.exception(
             "unhandled error request_id=%s route=%s",
-            request.get("request_id"),
+            request.get(REQUEST_ID),
             request.match_info.route.resource.canonical
             if request.match_info.route.resource
             else "-",
@@ -65,5 +66,5 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             500,
             "internal",
             "the server could not complete this request",
-            request_id=request.get("request_id"),
+            request_id=request.get(REQUEST_ID),
         )

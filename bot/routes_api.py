@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -40,7 +41,7 @@ class DecisionBody(BaseModel):
 
 @routes.post("/api/v1/decisions")
 async def decisions(request: web.Request) -> web.Response:
-    services, org_id = await _authorised(request)
+    caller = await _authorised(request)
     try:
         raw = json.loads(await request.read())
     except (ValueError, RecursionError):
@@ -58,20 +59,27 @@ async def decisions(request: web.Request) -> web.Response:
                 "is not a field of this request (the product keeps no names, addresses or notes)",
             )
         return invalid(field, str(err["msg"]).removeprefix("Value error, "))
-    if body.org != org_id:
+    if body.org != caller.org_id:
         raise UnknownOrganisation(org=body.org)
-    actor = f"api:{request['token_id']}"
     answer = await decide_proposal(
-        services.storage, org_id, body.worker_ref, body.proposal, body.on, body.override, actor
+        caller.services.storage,
+        caller.org_id,
+        body.worker_ref,
+        body.proposal,
+        body.on,
+        body.override,
+        caller.actor,
     )
     return web.json_response(_decision(answer, body.proposal))
 
 
 @routes.get("/api/v1/workers/{ref}/entitlements")
 async def entitlements(request: web.Request) -> web.Response:
-    services, org_id = await _authorised(request)
+    caller = await _authorised(request)
     on = _on(request)
-    answer = await worker_entitlements(services.storage, org_id, request.match_info["ref"], on)
+    answer = await worker_entitlements(
+        caller.services.storage, caller.org_id, request.match_info["ref"], on
+    )
     if answer.result is None:
         return web.json_response(_not_on_asye(answer))
     return web.json_response(
@@ -81,24 +89,31 @@ async def entitlements(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/workers/{ref}/breaches")
 async def breaches(request: web.Request) -> web.Response:
-    services, org_id = await _authorised(request)
-    answer = await worker_breaches(services.storage, org_id, request.match_info["ref"])
+    caller = await _authorised(request)
+    answer = await worker_breaches(
+        caller.services.storage, caller.org_id, request.match_info["ref"]
+    )
     return web.json_response(
         {"worker_ref": answer.person.ref, **breaches_json(answer.result or ())}
     )
 
 
-async def _authorised(request: web.Request) -> tuple[Services, str]:
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    services: Services
+    org_id: str
+    actor: str
+    """The token, as the audit log names it: `api:token:<id>`."""
+
+
+async def _authorised(request: web.Request) -> _Caller:
     services = request.app[SERVICES]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    org_id = None
+    found = None
     if scheme.lower() == "bearer" and token:
         async with services.storage.read() as store:
             found = await store.tokens.find(token.strip())
-        if found is not None:
-            org_id = found.org_id
-            request["token_id"] = f"token:{found.id}"
-    if org_id is None:
+    if found is None:
         raise web.HTTPUnauthorized(
             text=json.dumps(
                 {"error": "unauthorized", "message": "send Authorization: Bearer <token>"}
@@ -107,9 +122,9 @@ async def _authorised(request: web.Request) -> tuple[Services, str]:
             headers={"WWW-Authenticate": 'Bearer realm="caseload-bot"'},
         )
     asked = request.query.get("org")
-    if asked is not None and asked != org_id:
+    if asked is not None and asked != found.org_id:
         raise UnknownOrganisation(org=asked)
-    return services, org_id
+    return _Caller(services, found.org_id, f"api:token:{found.id}")
 
 
 def _on(request: web.Request) -> dt.date:

@@ -20,3 +20,5 @@ class Services:
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+"""Set on every request; carried in the answer's X-Request-Id and in the logs."""

@@ -41,6 +41,7 @@ from policy import DecisionRequest, RequestError, decide
 from policy.loader import unknown_message
 
 ACTOR = "case-system"
+FUTURE_TOLERANCE = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,12 @@ async def apply_event(
     `source` is recorded on allocations and in the audit log (`import` for the CSV import).
     """
     at = at or dt.datetime.now(dt.UTC)
+    if event.occurred_at > at + FUTURE_TOLERANCE:
+        raise RequestError(
+            "occurred_at",
+            "is more than a day ahead of this server's clock; an event from the future would"
+            " make every later event look older and be ignored",
+        )
     async with tx.write() as uow:
         org = await uow.orgs.get(event.org)
         if org is None:

@@ -516,3 +516,14 @@ async def test_every_event_type_is_accepted_over_http(api: Api) -> None:
         receipts = await session.scalars(select(WebhookReceipt.event_type))
         assert sorted(receipts) == sorted(EVENT_TYPES)
     assert await audit_problem(api.db) is None
+
+
+async def test_an_event_from_far_in_the_future_is_refused_and_changes_nothing(api: Api) -> None:
+    """Accepted, it would make every real event after it look older and be ignored."""
+    before = await snapshot(api.db)
+    future = event("case.upserted", CIN, when=dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
+    response = await api.deliver(future, msg_id="msg_future")
+    answer = await response.json()
+    assert response.status == 400, answer
+    assert answer["field"] == "occurred_at"
+    assert await snapshot(api.db) == before
