@@ -122,6 +122,8 @@ class Sender:
         self.url = f"http://127.0.0.1:{port}/webhooks/case-events"
         self.webhook = Webhook(SECRET)
         self.statuses: dict[int, int] = {}
+        self.refused: dict[str, int] = {}
+        """Events still not accepted after every attempt, by `type: status message`."""
 
     async def send(self, type_: str, data: dict[str, Any], attempts: int = 5) -> float:
         """Sign and post one event; retries a 503 (busy) or 409 (out of order) a few times.
@@ -148,11 +150,15 @@ class Sender:
             }
             started = time.perf_counter()
             async with self.session.post(self.url, data=body, headers=headers) as response:
-                await response.read()
+                answer = await response.read()
                 status = response.status
             elapsed = time.perf_counter() - started
             self.statuses[status] = self.statuses.get(status, 0) + 1
-            if status == 202 or status not in (409, 503) or attempt == attempts - 1:
+            if status == 202:
+                break
+            if status not in (409, 503) or attempt == attempts - 1:
+                key = f"{type_}: {status} {answer[:160].decode(errors='replace')}"
+                self.refused[key] = self.refused.get(key, 0) + 1
                 break
             await asyncio.sleep(0.05 * (attempt + 1))
         return elapsed
@@ -204,6 +210,7 @@ class Result:
     decisions: list[float] = field(default_factory=list)
     decision_errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -323,6 +330,7 @@ async def measure(backend: str, url: str, schema: str | None, args: argparse.Nam
             result.bulk_seconds = finished - started
             result.alloc_seconds = finished - alloc_started
             result.statuses = dict(sender.statuses)
+            result.refused = dict(sender.refused)
     finally:
         server.stop()
     return result
@@ -390,6 +398,8 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
     for r in results:
         statuses = ", ".join(f"{n} x {status}" for status, n in sorted(r.statuses.items()))
         lines.append(f"{r.backend} webhook answers: {statuses}")
+        for refusal, n in sorted(r.refused.items()):
+            lines.append(f"  {n} x refused after retries: {refusal}")
     return "\n".join(lines)
 
 
