@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import OperationalError
 
 from bot.services import REQUEST_ID
 from handlers.errors import CaseloadError, Conflict, NotFound, NotPermitted
@@ -49,7 +50,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return problem(403, "not_permitted", str(exc))
     except (CaseloadError, PolicyError) as exc:
         return problem(400, "invalid", str(exc))
-    except StorageBusy:
+    except (StorageBusy, OperationalError):
         response = problem(503, "busy", "the database is busy; nothing was changed, try again")
         response.headers["Retry-After"] = "2"
         return response

@@ -23,6 +23,7 @@ from handlers.events import Ref, event_day
 from policy import Case, Decision, Override, RequestError
 from policy.requests import Day
 from policy.views import breaches_json, decision_json, entitlements_json
+from storage.db import retry_transient
 
 routes = web.RouteTableDef()
 
@@ -61,14 +62,16 @@ async def decisions(request: web.Request) -> web.Response:
         return invalid(field, str(err["msg"]).removeprefix("Value error, "))
     if body.org != caller.org_id:
         raise UnknownOrganisation(org=body.org)
-    answer = await decide_proposal(
-        caller.services.storage,
-        caller.org_id,
-        body.worker_ref,
-        body.proposal,
-        body.on,
-        body.override,
-        caller.actor,
+    answer = await retry_transient(
+        lambda: decide_proposal(
+            caller.services.storage,
+            caller.org_id,
+            body.worker_ref,
+            body.proposal,
+            body.on,
+            body.override,
+            caller.actor,
+        )
     )
     return web.json_response(_decision(answer, body.proposal))
 

@@ -35,6 +35,9 @@ class Database:
     engine: AsyncEngine
     readers: async_sessionmaker[AsyncSession]
     writers: async_sessionmaker[AsyncSession]
+    write_queue: asyncio.Lock | None = None
+    """SQLite only: this process's writers wait their turn here, first come first served,
+    instead of polling SQLite's file lock (which starves a lone request during a bulk load)."""
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -45,8 +48,16 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction that commits once at the end, or rolls back on any error."""
-        async with self.writers() as session, session.begin():
+        async with self._turn(), self.writers() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        if self.write_queue is None:
+            yield
+        else:
+            async with self.write_queue:
+                yield
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -73,6 +84,7 @@ def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Databa
         engine=engine,
         readers=async_sessionmaker(engine, expire_on_commit=False),
         writers=async_sessionmaker(writer_engine, expire_on_commit=False),
+        write_queue=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
     )
 
 
