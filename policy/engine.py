@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress
 
-from policy.clock import clock_rate, date_of_month, months_of_practice
+from policy.clock import Pause, clock_rate, date_of_month, months_of_practice
 from policy.errors import RequestError
 from policy.loader import unknown_message
 from policy.requests import Case, CaseloadRequest, DecisionRequest, Override, Worker
@@ -174,6 +175,7 @@ class _Standing:
     months: float
     worker: Worker
     rate: float
+    pauses: tuple[Pause, ...]
 
     def met(self, req: Requirement) -> bool:
         if req.never:
@@ -194,10 +196,10 @@ class _Standing:
         if req.never:
             return None
         if req.months is not None:
-            day = date_of_month(req.months, w.asye_start, w.clock_pauses(), self.rate)
+            day = date_of_month(req.months, w.asye_start, self.pauses, self.rate)
             return AllowedFrom(day, practice_months=req.months)
         if req.review is not None:
-            due = date_of_month(req.review, w.asye_start, w.clock_pauses(), self.rate)
+            due = date_of_month(req.review, w.asye_start, self.pauses, self.rate)
             upcoming = due if due is not None and due > self.on else None
             return AllowedFrom(upcoming, (f"month-{req.review} review passed",))
         if req.agreement is not None:
@@ -212,8 +214,9 @@ class _Standing:
 def _standing(compiled: CompiledPolicy, on: dt.date, worker: Worker) -> _Standing:
     _check_record(compiled, worker)
     rate = clock_rate(compiled.policy.programme, worker.fte)
-    months = months_of_practice(on, worker.asye_start, worker.clock_pauses(), rate)
-    return _Standing(on, months, worker, rate)
+    pauses = worker.clock_pauses()
+    months = months_of_practice(on, worker.asye_start, pauses, rate)
+    return _Standing(on, months, worker, rate, pauses)
 
 
 def _latest(parts: Iterable[AllowedFrom | None]) -> AllowedFrom | None:
@@ -237,12 +240,15 @@ def _num(x: float) -> str:
 
 def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
     proposal = request.proposal
+    caseload = request.caseload
     _check_case(compiled, proposal, "proposal")
-    for i, case in enumerate(request.caseload):
-        _check_case(compiled, case, f"caseload[{i}]")
+    _check_caseload(compiled, caseload)
     standing = _standing(compiled, request.on, request.worker)
     role = proposal.role
-    others = [c for c in request.caseload if c.case_id != proposal.case_id]
+    proposal_id = proposal.case_id
+    # Cases other than the one proposed (asking again for a held case replaces it).
+    keep = [c.case_id != proposal_id for c in caseload]
+    others = list(compress(caseload, keep))
 
     reasons: list[Reason] = []
     waits: list[AllowedFrom | None] = []
@@ -267,7 +273,7 @@ def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
         conditions[Outcome.CO_WORK] += gate.conditions.co_work
         record(*_with_override(gate, gate.override, effect, wait, request.override))
 
-    figures, cap_results = _caps(compiled, standing, others, request.caseload, proposal)
+    figures, cap_results = _caps(compiled, standing, caseload, keep, proposal)
     for cap, phase_override, effect, wait, note in cap_results:
         record(
             *_with_override(
@@ -369,16 +375,28 @@ def _override_condition(asked: Override) -> str:
 # --- caps ------------------------------------------------------------------------------
 
 
-def _counts(case: Case, cap_counts_co_work: bool) -> bool:
-    return case.role is Role.LEAD or cap_counts_co_work
+_LEAD = Role.LEAD
+"""Hot loops compare with this module constant: an enum attribute lookup costs ten times more."""
 
 
 def points_of(weights: PointsCap, case: Case) -> float:
-    w = weights.weights
-    base = w.work_types.get(case.work_type, w.default or 0.0)
-    return (
-        base + sum(w.flags.get(f, 0.0) for f in case.flags) + (w.external if case.external else 0.0)
-    )
+    return _points_weigher(weights)(case)
+
+
+def _points_weigher(cap: PointsCap) -> _Weigh:
+    """Points of one case; the cap's settings are read once, not once per case."""
+    w = cap.weights
+    by_type, by_flag, external, default = w.work_types, w.flags, w.external, w.default or 0.0
+
+    def weigh(case: Case) -> float:
+        base = by_type.get(case.work_type, default)
+        return (
+            base
+            + sum(by_flag.get(f, 0.0) for f in case.flags)
+            + (external if case.external else 0.0)
+        )
+
+    return weigh
 
 
 def _cap_value(
@@ -406,21 +424,25 @@ _CapResult = tuple[Cap, RuleOverride | None, Outcome, AllowedFrom | None, str | 
 def _caps(
     compiled: CompiledPolicy,
     standing: _Standing,
-    others: list[Case],
     caseload: tuple[Case, ...],
+    keep: list[bool],
     proposal: Case,
 ) -> tuple[CaseloadFigures, list[_CapResult]]:
+    """`keep` marks the cases that stay on the caseload beside the proposal."""
     results: list[_CapResult] = []
-    children = (
-        float(sum(c.children for c in caseload if c.role is Role.LEAD)),
-        float(sum(c.children for c in others if c.role is Role.LEAD))
-        + (proposal.children if proposal.role is Role.LEAD else 0),
-        None,
-    )
-    figures: dict[str, tuple[float, float, float | None]] = {"children": children}
+    figures: dict[str, tuple[float, float, float | None]] = {}
+    if compiled.children_cap is None:
+        lead = [c.children if c.role is _LEAD else 0 for c in caseload]
+        figures["children"] = (
+            float(sum(lead)),
+            float(sum(compress(lead, keep))) + (proposal.children if proposal.role is _LEAD else 0),
+            None,
+        )
     for cap, unit, weigh in _cap_weighers(compiled):
-        before = round(sum(weigh(c) for c in caseload), 2)
-        after = round(sum(weigh(c) for c in others) + weigh(proposal), 2)
+        # Each case is weighed once; both totals add in caseload order, as before.
+        weights = [weigh(c) for c in caseload]
+        before = round(sum(weights), 2)
+        after = round(sum(compress(weights, keep)) + weigh(proposal), 2)
         value, index = _cap_value(compiled, cap, standing, unit)
         figures[unit] = (before, after, value)
         results.append(
@@ -463,8 +485,10 @@ def _cap_check(
 
 
 def _limit_effect(limit: Limit, others: list[Case], proposal: Case) -> tuple[Outcome, str | None]:
+    applies_to, everyone = limit.applies_to, limit.co_work_counts
+
     def counted(case: Case) -> bool:
-        return _selects(limit.applies_to, case) and (case.role is Role.LEAD or limit.co_work_counts)
+        return _selects(applies_to, case) and (case.role is _LEAD or everyone)
 
     if not counted(proposal):
         return Outcome.ALLOW, None
@@ -482,8 +506,7 @@ def _limit_effect(limit: Limit, others: list[Case], proposal: Case) -> tuple[Out
 
 
 def entitlements(compiled: CompiledPolicy, request: CaseloadRequest) -> Entitlements:
-    for i, case in enumerate(request.caseload):
-        _check_case(compiled, case, f"caseload[{i}]")
+    _check_caseload(compiled, request.caseload)
     standing = _standing(compiled, request.on, request.worker)
     held = {
         unit: (total, value)
@@ -560,8 +583,7 @@ def _entitlement(
 
 
 def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach, ...]:
-    for i, case in enumerate(request.caseload):
-        _check_case(compiled, case, f"caseload[{i}]")
+    _check_caseload(compiled, request.caseload)
     standing = _standing(compiled, request.on, request.worker)
     found: list[Breach] = []
     for case in request.caseload:
@@ -653,20 +675,30 @@ def _weigh(compiled: CompiledPolicy, unit: str, case: Case) -> float:
 def _cap_weighers(compiled: CompiledPolicy) -> Iterator[tuple[Cap, str, _Weigh]]:
     child_cap, points_cap = compiled.children_cap, compiled.points_cap
     if child_cap is not None:
+        every_child = child_cap.co_work_counts
         yield (
             child_cap,
             "children",
-            lambda c: float(c.children) if _counts(c, child_cap.co_work_counts) else 0.0,
+            lambda c: float(c.children) if c.role is _LEAD or every_child else 0.0,
         )
     if points_cap is not None:
+        points, every_point = _points_weigher(points_cap), points_cap.co_work_counts
         yield (
             points_cap,
             "points",
-            lambda c: points_of(points_cap, c) if _counts(c, points_cap.co_work_counts) else 0.0,
+            lambda c: points(c) if c.role is _LEAD or every_point else 0.0,
         )
 
 
 # --- input checks against the policy's vocabulary --------------------------------------
+
+
+def _check_caseload(compiled: CompiledPolicy, caseload: tuple[Case, ...]) -> None:
+    """Names the first case the policy's vocabulary does not cover; quick when all are known."""
+    work_types, flags = compiled.work_types, compiled.flags
+    for i, case in enumerate(caseload):
+        if case.work_type not in work_types or not case.flags <= flags:
+            _check_case(compiled, case, f"caseload[{i}]")
 
 
 def _check_case(compiled: CompiledPolicy, case: Case, where: str) -> None:
