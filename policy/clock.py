@@ -30,10 +30,28 @@ def _add_months(start: dt.date, months: int) -> dt.date:
     return start + relativedelta(months=months)
 
 
+def merge_pauses(pauses: tuple[Pause, ...]) -> tuple[Pause, ...]:
+    """Overlapping or adjoining leave as one pause each, in date order: a day of leave
+    stops the clock once, however many records cover it."""
+    if len(pauses) < 2:
+        return pauses
+    merged: list[Pause] = []
+    for pause in sorted(pauses, key=lambda p: p.start):
+        last = merged[-1] if merged else None
+        if last is not None and (
+            last.end is None or pause.start <= last.end + dt.timedelta(days=1)
+        ):
+            end = None if last.end is None or pause.end is None else max(last.end, pause.end)
+            merged[-1] = Pause(last.start, end)
+        else:
+            merged.append(pause)
+    return tuple(merged)
+
+
 def paused_days(pauses: tuple[Pause, ...], asye_start: dt.date, on: dt.date) -> int:
     """Days of leave between the start and `on` (inclusive) that do not count as practice."""
     total = 0
-    for pause in pauses:
+    for pause in merge_pauses(pauses):
         first = max(pause.start, asye_start)
         last = min(pause.end or on, on)
         if last >= first:
@@ -85,7 +103,7 @@ def date_of_month(
     if fraction > 0:
         upper = _add_months(asye_start, whole + 1)
         target = lower + dt.timedelta(days=round((upper - lower).days * fraction))
-    for pause in sorted(pauses, key=lambda p: p.start):
+    for pause in merge_pauses(pauses):
         if pause.start <= target:
             if pause.end is None:
                 return None

@@ -586,6 +586,9 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
     _check_caseload(compiled, request.caseload)
     standing = _standing(compiled, request.on, request.worker)
     found: list[Breach] = []
+    # One breach per rule, naming every case that breaks it (the store keeps one open
+    # breach per worker and rule).
+    by_gate: dict[str, tuple[Gate, list[Case], Outcome]] = {}
     for case in request.caseload:
         for gate in _applicable(compiled, case):
             if gate.id in case.overrides:
@@ -593,23 +596,29 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
             effect, _ = _gate_effect(gate, case.role, standing, compiled.names)
             if effect is Outcome.ALLOW:
                 continue
-            held = "lead" if case.role is Role.LEAD else "co-worker"
-            if gate.remedy:
-                remedy = gate.remedy
-            elif effect is Outcome.CO_WORK:
-                remedy = "Reallocate to a non-ASYE social worker; the NQSW may co-work."
-            else:
-                remedy = "Reallocate to a non-ASYE social worker; the NQSW may not work on this case yet."
-            found.append(
-                Breach(
-                    gate.id,
-                    gate.clause,
-                    gate.summary,
-                    f"{case.case_id} ({compiled.names.get(case.work_type, case.work_type)}) held as {held}",
-                    remedy,
-                    (case.case_id,),
-                )
+            _, cases, worst = by_gate.setdefault(gate.id, (gate, [], effect))
+            cases.append(case)
+            if RESTRICTIVENESS[effect] > RESTRICTIVENESS[worst]:
+                by_gate[gate.id] = (gate, cases, effect)
+    for gate, cases, worst in by_gate.values():
+        if gate.remedy:
+            remedy = gate.remedy
+        elif worst is Outcome.CO_WORK:
+            remedy = "Reallocate to a non-ASYE social worker; the NQSW may co-work."
+        else:
+            remedy = (
+                "Reallocate to a non-ASYE social worker; the NQSW may not work on this case yet."
             )
+        detail = "; ".join(
+            f"{c.case_id} ({compiled.names.get(c.work_type, c.work_type)}) held as "
+            + ("lead" if c.role is Role.LEAD else "co-worker")
+            for c in cases
+        )
+        found.append(
+            Breach(
+                gate.id, gate.clause, gate.summary, detail, remedy, tuple(c.case_id for c in cases)
+            )
+        )
     for cap, unit, total, value in _held(
         compiled, standing, request.caseload, respect_overrides=True
     ):

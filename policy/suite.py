@@ -132,6 +132,12 @@ _MISSING = object()
 
 
 def _subset_failures(path: str, want: Any, got: Any) -> list[str]:
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        return [
+            f
+            for i, (w, g) in enumerate(zip(want, got, strict=True))
+            for f in _subset_failures(f"{path}[{i}]", w, g)
+        ]
     if isinstance(want, dict) and isinstance(got, dict):
         return [
             f

@@ -7,7 +7,14 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policy.clock import Pause, calendar_months, clock_rate, date_of_month, months_of_practice
+from policy.clock import (
+    Pause,
+    calendar_months,
+    clock_rate,
+    date_of_month,
+    merge_pauses,
+    months_of_practice,
+)
 from policy.schema import Programme
 
 D = dt.date
@@ -78,3 +85,36 @@ def test_date_of_month_is_the_first_day_the_clock_shows_that_month(
     assert months_of_practice(day, start, leave, 1.0) >= months
     if not any(p.start <= day - dt.timedelta(days=1) <= (p.end or day) for p in leave):
         assert months_of_practice(day - dt.timedelta(days=1), start, leave, 1.0) < months
+
+
+def test_overlapping_leave_stops_the_clock_once() -> None:
+    start = D(2026, 1, 5)
+    overlapping = (Pause(D(2026, 3, 1), D(2026, 3, 31)), Pause(D(2026, 3, 15), D(2026, 4, 15)))
+    as_one = (Pause(D(2026, 3, 1), D(2026, 4, 15)),)
+    for day in (D(2026, 3, 20), D(2026, 3, 25), D(2026, 9, 1)):
+        assert months_of_practice(day, start, overlapping, 1.0) == months_of_practice(
+            day, start, as_one, 1.0
+        )
+    assert date_of_month(6, start, overlapping, 1.0) == date_of_month(6, start, as_one, 1.0)
+    assert merge_pauses(overlapping) == as_one
+    # A pause with no end absorbs every later one.
+    assert merge_pauses((Pause(D(2026, 3, 1), None), Pause(D(2026, 5, 1), D(2026, 5, 9)))) == (
+        Pause(D(2026, 3, 1), None),
+    )
+
+
+@given(
+    start=starts,
+    spans=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 90)), max_size=4),
+    days=st.integers(0, 700),
+)
+def test_the_clock_never_runs_backwards(
+    start: dt.date, spans: list[tuple[int, int]], days: int
+) -> None:
+    leave = tuple(
+        Pause(start + dt.timedelta(days=o), start + dt.timedelta(days=o + n)) for o, n in spans
+    )
+    today = start + dt.timedelta(days=days)
+    assert months_of_practice(
+        today + dt.timedelta(days=1), start, leave, 1.0
+    ) >= months_of_practice(today, start, leave, 1.0)
