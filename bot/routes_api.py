@@ -21,7 +21,7 @@ from handlers.decisions import Answer, decide_proposal, worker_breaches, worker_
 from handlers.errors import UnknownOrganisation
 from handlers.events import Ref, event_day
 from policy import Case, Decision, Override, RequestError
-from policy.requests import Day
+from policy.requests import EXTRA_FIELD, Day
 from policy.views import breaches_json, decision_json, entitlements_json
 from storage.db import retry_transient
 
@@ -52,9 +52,9 @@ async def decisions(request: web.Request) -> web.Response:
     try:
         body = DecisionBody.model_validate(raw)
     except ValidationError as exc:
-        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        err = min(exc.errors(), key=lambda e: e["type"] not in EXTRA_FIELD)
         field = ".".join(str(p) for p in err["loc"]) or "body"
-        if err["type"] == "extra_forbidden":
+        if err["type"] in EXTRA_FIELD:
             return invalid(
                 field,
                 "is not a field of this request (the product keeps no names, addresses or notes)",

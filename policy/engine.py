@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import compress
 
 from policy.clock import Pause, clock_rate, date_of_month, months_of_practice
 from policy.errors import RequestError
@@ -144,6 +143,8 @@ class CompiledPolicy:
     points_cap: PointsCap | None
     limits: tuple[Limit, ...]
     names: dict[str, str] = field(default_factory=dict)
+    points_of: Callable[[Case], float] | None = None
+    """Points of one case under the points cap's weights, ready to call."""
 
 
 def compile_policy(policy: PolicyFile) -> CompiledPolicy:
@@ -161,6 +162,7 @@ def compile_policy(policy: PolicyFile) -> CompiledPolicy:
         points_cap=policy.caps.points,
         limits=policy.limits,
         names={v.id: v.name for v in (*policy.work_types, *policy.flags, *policy.agreements)},
+        points_of=_points_weigher(policy.caps.points) if policy.caps.points is not None else None,
     )
 
 
@@ -242,13 +244,10 @@ def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
     proposal = request.proposal
     caseload = request.caseload
     _check_case(compiled, proposal, "proposal")
-    _check_caseload(compiled, caseload)
+    tally = _tally(compiled, caseload, proposal.case_id)
+    others = tally.others
     standing = _standing(compiled, request.on, request.worker)
     role = proposal.role
-    proposal_id = proposal.case_id
-    # Cases other than the one proposed (asking again for a held case replaces it).
-    keep = [c.case_id != proposal_id for c in caseload]
-    others = list(compress(caseload, keep))
 
     reasons: list[Reason] = []
     waits: list[AllowedFrom | None] = []
@@ -273,7 +272,7 @@ def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
         conditions[Outcome.CO_WORK] += gate.conditions.co_work
         record(*_with_override(gate, gate.override, effect, wait, request.override))
 
-    figures, cap_results = _caps(compiled, standing, caseload, keep, proposal)
+    figures, cap_results = _caps(compiled, standing, tally, proposal)
     for cap, phase_override, effect, wait, note in cap_results:
         record(
             *_with_override(
@@ -379,22 +378,18 @@ _LEAD = Role.LEAD
 """Hot loops compare with this module constant: an enum attribute lookup costs ten times more."""
 
 
-def points_of(weights: PointsCap, case: Case) -> float:
-    return _points_weigher(weights)(case)
-
-
 def _points_weigher(cap: PointsCap) -> _Weigh:
     """Points of one case; the cap's settings are read once, not once per case."""
     w = cap.weights
     by_type, by_flag, external, default = w.work_types, w.flags, w.external, w.default or 0.0
 
     def weigh(case: Case) -> float:
-        base = by_type.get(case.work_type, default)
-        return (
-            base
-            + sum(by_flag.get(f, 0.0) for f in case.flags)
-            + (external if case.external else 0.0)
-        )
+        points = by_type.get(case.work_type, default)
+        if case.flags:  # most cases carry none: skip the generator
+            points += sum(by_flag.get(f, 0.0) for f in case.flags)
+        if case.external:
+            points += external
+        return points
 
     return weigh
 
@@ -421,36 +416,123 @@ def _phase_value(compiled: CompiledPolicy, cap: Cap, index: int, unit: str) -> f
 _CapResult = tuple[Cap, RuleOverride | None, Outcome, AllowedFrom | None, str | None]
 
 
+@dataclass(slots=True)
+class _Tally:
+    """The caseload summed once, by role, with and without the proposal's own case
+    (asking again for a case already held replaces it)."""
+
+    others: list[Case]
+    lead_children: int = 0
+    co_children: int = 0
+    lead_children_rest: int = 0
+    co_children_rest: int = 0
+    lead_points: float = 0.0
+    co_points: float = 0.0
+    lead_points_rest: float = 0.0
+    co_points_rest: float = 0.0
+
+
+def _tally(compiled: CompiledPolicy, caseload: tuple[Case, ...], proposal_id: str) -> _Tally:
+    """One pass over the caseload: the vocabulary check and every sum a cap needs.
+
+    Written with locals, not attribute updates: this loop is most of a decision's cost.
+    """
+    work_types, known_flags = compiled.work_types, compiled.flags
+    points = compiled.points_of
+    others: list[Case] = []
+    lead_c = co_c = lead_c_rest = co_c_rest = 0
+    lead_p = co_p = lead_p_rest = co_p_rest = 0.0
+    for i, case in enumerate(caseload):
+        flags = case.flags
+        if case.work_type not in work_types or (flags and not flags <= known_flags):
+            _check_case(compiled, case, f"caseload[{i}]")
+        children = case.children
+        weight = points(case) if points is not None else 0.0
+        if case.case_id != proposal_id:
+            others.append(case)
+            if case.role is _LEAD:
+                lead_c_rest += children
+                lead_p_rest += weight
+            else:
+                co_c_rest += children
+                co_p_rest += weight
+        elif case.role is _LEAD:
+            lead_c += children
+            lead_p += weight
+        else:
+            co_c += children
+            co_p += weight
+    return _Tally(
+        others,
+        lead_c + lead_c_rest,
+        co_c + co_c_rest,
+        lead_c_rest,
+        co_c_rest,
+        lead_p + lead_p_rest,
+        co_p + co_p_rest,
+        lead_p_rest,
+        co_p_rest,
+    )
+
+
 def _caps(
-    compiled: CompiledPolicy,
-    standing: _Standing,
-    caseload: tuple[Case, ...],
-    keep: list[bool],
-    proposal: Case,
+    compiled: CompiledPolicy, standing: _Standing, t: _Tally, proposal: Case
 ) -> tuple[CaseloadFigures, list[_CapResult]]:
-    """`keep` marks the cases that stay on the caseload beside the proposal."""
     results: list[_CapResult] = []
-    figures: dict[str, tuple[float, float, float | None]] = {}
-    if compiled.children_cap is None:
-        lead = [c.children if c.role is _LEAD else 0 for c in caseload]
-        figures["children"] = (
-            float(sum(lead)),
-            float(sum(compress(lead, keep))) + (proposal.children if proposal.role is _LEAD else 0),
-            None,
-        )
-    for cap, unit, weigh in _cap_weighers(compiled):
-        # Each case is weighed once; both totals add in caseload order, as before.
-        weights = [weigh(c) for c in caseload]
-        before = round(sum(weights), 2)
-        after = round(sum(compress(weights, keep)) + weigh(proposal), 2)
-        value, index = _cap_value(compiled, cap, standing, unit)
-        figures[unit] = (before, after, value)
+    lead = proposal.role is _LEAD
+    child_cap, points_cap = compiled.children_cap, compiled.points_cap
+
+    every_child = child_cap is not None and child_cap.co_work_counts
+    children_before = t.lead_children + (t.co_children if every_child else 0)
+    children_after = (
+        t.lead_children_rest
+        + (t.co_children_rest if every_child else 0)
+        + (proposal.children if lead or every_child else 0)
+    )
+    children_value: float | None = None
+    if child_cap is not None:
+        children_value, index = _cap_value(compiled, child_cap, standing, "children")
         results.append(
-            _cap_check(compiled, cap, standing, index, value, before, after, proposal, unit)
+            _cap_check(
+                compiled,
+                child_cap,
+                standing,
+                index,
+                children_value,
+                children_before,
+                children_after,
+                proposal,
+                "children",
+            )
         )
-    c_before, c_after, c_cap = figures["children"]
-    p_before, p_after, p_cap = figures.get("points", (0.0, 0.0, None))
-    return CaseloadFigures(int(c_before), int(c_after), c_cap, p_before, p_after, p_cap), results
+
+    points_before = points_after = 0.0
+    points_value: float | None = None
+    if points_cap is not None:
+        every_point = points_cap.co_work_counts
+        points_before = round(t.lead_points + (t.co_points if every_point else 0.0), 2)
+        own = compiled.points_of(proposal) if compiled.points_of and (lead or every_point) else 0.0
+        points_after = round(
+            t.lead_points_rest + (t.co_points_rest if every_point else 0.0) + own, 2
+        )
+        points_value, index = _cap_value(compiled, points_cap, standing, "points")
+        results.append(
+            _cap_check(
+                compiled,
+                points_cap,
+                standing,
+                index,
+                points_value,
+                points_before,
+                points_after,
+                proposal,
+                "points",
+            )
+        )
+    figures = CaseloadFigures(
+        children_before, children_after, children_value, points_before, points_after, points_value
+    )
+    return figures, results
 
 
 def _cap_check(
@@ -690,8 +772,9 @@ def _cap_weighers(compiled: CompiledPolicy) -> Iterator[tuple[Cap, str, _Weigh]]
             "children",
             lambda c: float(c.children) if c.role is _LEAD or every_child else 0.0,
         )
-    if points_cap is not None:
-        points, every_point = _points_weigher(points_cap), points_cap.co_work_counts
+    points = compiled.points_of
+    if points_cap is not None and points is not None:
+        every_point = points_cap.co_work_counts
         yield (
             points_cap,
             "points",

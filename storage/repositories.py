@@ -34,7 +34,7 @@ from handlers.ports import (
     TeamRecord,
 )
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
-from policy.requests import PauseIn
+from policy.requests import parse_pause
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.models import (
@@ -412,9 +412,7 @@ class People:
         return Worker(
             asye_start=record.start_date,
             fte=record.fte,
-            pauses=tuple(
-                PauseIn.model_validate({"from": p.from_date, "to": p.to_date}) for p in pauses
-            ),
+            pauses=tuple(parse_pause({"from": p.from_date, "to": p.to_date}) for p in pauses),
             reviews_passed=frozenset(passed),
             agreements=frozenset(agreements),
         )

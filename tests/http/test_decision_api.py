@@ -10,7 +10,8 @@ import pytest
 
 from handlers.allocations import compiled_policy
 from handlers.events import event_day
-from policy import Case, DecisionRequest, Override, decide
+from policy import DecisionRequest, decide
+from policy.requests import parse_case, parse_override
 from policy.views import decision_json
 from storage.repositories import Storage
 from tests.http.conftest import (
@@ -101,8 +102,8 @@ async def _expected(api: Api, body: dict[str, Any]) -> dict[str, Any]:
             on=ON,
             worker=record,
             caseload=caseload,
-            proposal=Case.model_validate(body["proposal"]),
-            override=None if override is None else Override.model_validate(override),
+            proposal=parse_case(body["proposal"]),
+            override=None if override is None else parse_override(override),
         ),
     )
     return decision_json(decision)
