@@ -10,28 +10,34 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bot import cli_db, cli_import, cli_policy, cli_serve
+from bot import cli_policy
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-AREAS: list[Register] = [
-    cli_policy.register,
-    cli_db.register,
-    cli_serve.register,
-    cli_import.register,
-]
+POLICY_ONLY = ("policy", "demo")
+"""Commands that need only the policy engine: they start without loading the database
+and HTTP stacks (a second or more), which matters to scripts that call them per file."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def areas(argv: Sequence[str]) -> list[Register]:
+    if argv[:1] and argv[0] in POLICY_ONLY:
+        return [cli_policy.register]
+    from bot import cli_db, cli_import, cli_serve
+
+    return [cli_policy.register, cli_db.register, cli_serve.register, cli_import.register]
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caseload-bot", description=__doc__)
     sub = parser.add_subparsers(dest="area", required=True)
-    for register in AREAS:
+    for register in areas(argv):
         register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(words).parse_args(words)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:
