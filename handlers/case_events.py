@@ -214,8 +214,10 @@ async def _allocation_started(
 ) -> tuple[bool, list[int]]:
     """The case system has allocated: record it as fact, with what the policy would have said."""
     d = event.data
-    await uow.people.ensure(org.id, d.worker_ref)
     person = await uow.people.lock(org.id, d.worker_ref)
+    if person is None:  # a worker whose own event has not arrived: a placeholder for now
+        await uow.people.ensure(org.id, d.worker_ref)
+        person = await uow.people.lock(org.id, d.worker_ref)
     case = await uow.cases.get(org.id, d.case_ref)
     if case is None:
         raise NotYetKnown(what="case", ref=d.case_ref, needs="case.upserted")

@@ -199,10 +199,16 @@ class Teams:
 
 
 class People:
-    """Staff (never children), their roles, chat identities and ASYE records."""
+    """Staff (never children), their roles, chat identities and ASYE records.
+
+    ASYE records are remembered for the life of the transaction (every change to them goes
+    through this object, which forgets the person's record when it does): an event reads a
+    worker's record for its decision and again for the breaches after it.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
+        self._workers: dict[int, Worker | None] = {}
 
     async def _record(self, row: Person) -> PersonRecord:
         roles = await self._s.scalars(select(PersonRole.role).where(PersonRole.person_id == row.id))
@@ -327,6 +333,7 @@ class People:
         assessor_ref: str | None,
         occurred_at: dt.datetime,
     ) -> bool:
+        self._workers.pop(person_id, None)
         person = await self._s.get_one(Person, person_id)
         assessor_id = (
             None if assessor_ref is None else await self.ensure(person.org_id, assessor_ref)
@@ -349,6 +356,7 @@ class People:
         occurred_at: dt.datetime,
     ) -> bool:
         """A leave that pauses the ASYE clock, keyed by its first day."""
+        self._workers.pop(person_id, None)
         row = await self._s.scalar(
             select(AsyePause).where(AsyePause.person_id == person_id, AsyePause.from_date == start)
         )
@@ -369,6 +377,7 @@ class People:
     async def record_review(
         self, person_id: int, *, month: int, passed: bool, on: dt.date, occurred_at: dt.datetime
     ) -> bool:
+        self._workers.pop(person_id, None)
         row = await self._s.get(AsyeReview, (person_id, month))
         if row is None:
             self._s.add(
@@ -383,6 +392,7 @@ class People:
     async def record_agreement(
         self, person_id: int, *, agreement: str, on: dt.date, occurred_at: dt.datetime
     ) -> bool:
+        self._workers.pop(person_id, None)
         row = await self._s.get(AsyeAgreement, (person_id, agreement))
         if row is None:
             self._s.add(
@@ -395,6 +405,11 @@ class People:
         return _assign(row, occurred_at, on=on)
 
     async def asye_worker(self, person_id: int) -> Worker | None:
+        if person_id not in self._workers:
+            self._workers[person_id] = await self._load_worker(person_id)
+        return self._workers[person_id]
+
+    async def _load_worker(self, person_id: int) -> Worker | None:
         record = await self._s.get(AsyeRecord, person_id)
         if record is None:
             return None
