@@ -664,6 +664,20 @@ def _entitlement(
 # --- breaches --------------------------------------------------------------------------
 
 
+DETAIL_LENGTH = 400
+"""A breach's detail is one line a person reads; `case_ids` lists every case."""
+
+
+def _listing(items: list[str]) -> str:
+    shown: list[str] = []
+    for i, item in enumerate(items):
+        rest = len(items) - i
+        if len("; ".join([*shown, item])) + len(f"; and {rest} more") > DETAIL_LENGTH and shown:
+            return "; ".join(shown) + f"; and {rest} more"
+        shown.append(item[:DETAIL_LENGTH])
+    return "; ".join(shown)
+
+
 def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach, ...]:
     _check_caseload(compiled, request.caseload)
     standing = _standing(compiled, request.on, request.worker)
@@ -691,10 +705,12 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
             remedy = (
                 "Reallocate to a non-ASYE social worker; the NQSW may not work on this case yet."
             )
-        detail = "; ".join(
-            f"{c.case_id} ({compiled.names.get(c.work_type, c.work_type)}) held as "
-            + ("lead" if c.role is Role.LEAD else "co-worker")
-            for c in cases
+        detail = _listing(
+            [
+                f"{c.case_id} ({compiled.names.get(c.work_type, c.work_type)}) held as "
+                + ("lead" if c.role is Role.LEAD else "co-worker")
+                for c in cases
+            ]
         )
         found.append(
             Breach(
