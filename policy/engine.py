@@ -437,26 +437,31 @@ def _tally(compiled: CompiledPolicy, caseload: tuple[Case, ...], proposal_id: st
 
     Written with locals, not attribute updates: this loop is most of a decision's cost.
     """
-    work_types, known_flags = compiled.work_types, compiled.flags
-    points = compiled.points_of
+    work_types, known_flags, points, lead_role = (
+        compiled.work_types,
+        compiled.flags,
+        compiled.points_of,
+        _LEAD,
+    )
     others: list[Case] = []
+    keep = others.append
     lead_c = co_c = lead_c_rest = co_c_rest = 0
     lead_p = co_p = lead_p_rest = co_p_rest = 0.0
-    for i, case in enumerate(caseload):
+    for case in caseload:
         flags = case.flags
         if case.work_type not in work_types or (flags and not flags <= known_flags):
-            _check_case(compiled, case, f"caseload[{i}]")
+            _check_case(compiled, case, f"caseload[{caseload.index(case)}]")
         children = case.children
-        weight = points(case) if points is not None else 0.0
+        weight = 0.0 if points is None else points(case)
         if case.case_id != proposal_id:
-            others.append(case)
-            if case.role is _LEAD:
+            keep(case)
+            if case.role is lead_role:
                 lead_c_rest += children
                 lead_p_rest += weight
             else:
                 co_c_rest += children
                 co_p_rest += weight
-        elif case.role is _LEAD:
+        elif case.role is lead_role:
             lead_c += children
             lead_p += weight
         else:
