@@ -79,6 +79,23 @@ def _assign(row: Any, occurred_at: dt.datetime, **values: Any) -> bool:
 # --- organisations ---------------------------------------------------------------------
 
 
+async def _put(
+    session: AsyncSession,
+    row: Any,
+    model: type[Any],
+    keys: dict[str, Any],
+    values: dict[str, Any],
+    occurred_at: dt.datetime,
+) -> bool:
+    """Insert a `model` row with `keys` and `values` when there is none yet; otherwise apply
+    `values` unless the event is older than the row. True if anything changed."""
+    if row is None:
+        session.add(model(**keys, **values, occurred_at=occurred_at))
+        await session.flush()
+        return True
+    return _assign(row, occurred_at, **values)
+
+
 def _org_record(row: Organisation) -> OrgRecord:
     return OrgRecord(
         id=row.id,
@@ -181,11 +198,7 @@ class Teams:
             "teams_channel_id": teams_channel_id,
         }
         row = await self._row(org_id, ref)
-        if row is None:
-            self._s.add(Team(org_id=org_id, ref=ref, occurred_at=occurred_at, **values))
-            await self._s.flush()
-            return True
-        return _assign(row, occurred_at, **values)
+        return await _put(self._s, row, Team, {"org_id": org_id, "ref": ref}, values, occurred_at)
 
     async def channel(self, team_id: int, platform: Platform) -> str | None:
         """Where this team's alerts go on a platform."""
@@ -340,11 +353,8 @@ class People:
         )
         values = {"start_date": start, "fte": fte, "assessor_id": assessor_id}
         row = await self._s.get(AsyeRecord, person_id)
-        if row is None:
-            self._s.add(AsyeRecord(person_id=person_id, occurred_at=occurred_at, **values))
-            await self._s.flush()
-            return True
-        return _assign(row, occurred_at, **values)
+        keys = {"person_id": person_id}
+        return await _put(self._s, row, AsyeRecord, keys, values, occurred_at)
 
     async def record_pause(
         self,
@@ -360,49 +370,25 @@ class People:
         row = await self._s.scalar(
             select(AsyePause).where(AsyePause.person_id == person_id, AsyePause.from_date == start)
         )
-        if row is None:
-            self._s.add(
-                AsyePause(
-                    person_id=person_id,
-                    from_date=start,
-                    to_date=end,
-                    reason=reason,
-                    occurred_at=occurred_at,
-                )
-            )
-            await self._s.flush()
-            return True
-        return _assign(row, occurred_at, to_date=end, reason=reason)
+        keys = {"person_id": person_id, "from_date": start}
+        values = {"to_date": end, "reason": reason}
+        return await _put(self._s, row, AsyePause, keys, values, occurred_at)
 
     async def record_review(
         self, person_id: int, *, month: int, passed: bool, on: dt.date, occurred_at: dt.datetime
     ) -> bool:
         self._workers.pop(person_id, None)
         row = await self._s.get(AsyeReview, (person_id, month))
-        if row is None:
-            self._s.add(
-                AsyeReview(
-                    person_id=person_id, month=month, passed=passed, on=on, occurred_at=occurred_at
-                )
-            )
-            await self._s.flush()
-            return True
-        return _assign(row, occurred_at, passed=passed, on=on)
+        keys = {"person_id": person_id, "month": month}
+        return await _put(self._s, row, AsyeReview, keys, {"passed": passed, "on": on}, occurred_at)
 
     async def record_agreement(
         self, person_id: int, *, agreement: str, on: dt.date, occurred_at: dt.datetime
     ) -> bool:
         self._workers.pop(person_id, None)
         row = await self._s.get(AsyeAgreement, (person_id, agreement))
-        if row is None:
-            self._s.add(
-                AsyeAgreement(
-                    person_id=person_id, agreement=agreement, on=on, occurred_at=occurred_at
-                )
-            )
-            await self._s.flush()
-            return True
-        return _assign(row, occurred_at, on=on)
+        keys = {"person_id": person_id, "agreement": agreement}
+        return await _put(self._s, row, AsyeAgreement, keys, {"on": on}, occurred_at)
 
     async def asye_worker(self, person_id: int) -> Worker | None:
         if person_id not in self._workers:
@@ -482,11 +468,9 @@ class Cases:
             "closed_on": None,
         }
         row = await self._row(org_id, ref)
-        if row is None:
-            self._s.add(CaseRow(org_id=org_id, ref=ref, occurred_at=occurred_at, **values))
-            await self._s.flush()
-            return True
-        return _assign(row, occurred_at, **values)
+        return await _put(
+            self._s, row, CaseRow, {"org_id": org_id, "ref": ref}, values, occurred_at
+        )
 
     async def close(self, org_id: str, ref: str, on: dt.date, occurred_at: dt.datetime) -> bool:
         row = await self._row(org_id, ref)
