@@ -66,6 +66,16 @@ def parse_policy(text: str, source: str, parent: ParentText | None = None) -> Po
     return policy
 
 
+def resolved_yaml(policy: PolicyFile) -> str:
+    """The whole policy as one self-contained YAML document, `extends:` already applied.
+
+    An organisation stores this, so the rules in force never change when a later release
+    changes the preset the council's file extends.
+    """
+    data = policy.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
 def lint_warnings(policy: PolicyFile) -> list[str]:
     """Things that are valid but probably not what the council meant."""
     warnings: list[str] = []

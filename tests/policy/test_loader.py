@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bot.policy_source import read_policy
 from policy import PolicyFileError, parse_policy, preset_text
 from policy.loader import load_yaml
 
@@ -103,3 +106,17 @@ def test_yaml_reads_on_as_a_key_not_a_boolean() -> None:
         "flag": True,
         "answer": "no",
     }
+
+
+def test_a_resolved_policy_reads_back_as_the_same_policy(tmp_path: Path) -> None:
+    """What an organisation stores for a council file that extends a preset."""
+    council = tmp_path / "council.yaml"
+    council.write_text(
+        "extends: adults-office-based\nid: council-adults\nversion: '2025.1'\n"
+        "reference_caseload: {children: 20}\n",
+        "utf-8",
+    )
+    policy, stored = read_policy(str(council))
+    assert "extends" not in load_yaml(stored)
+    assert parse_policy(stored, "stored.yaml") == policy
+    assert policy.reference_caseload is not None and policy.reference_caseload.children == 20
