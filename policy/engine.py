@@ -571,15 +571,14 @@ def _cap_check(
     return cap, phase_override, effect, wait, note
 
 
+def _limit_counts(limit: Limit, case: Case) -> bool:
+    return _selects(limit.applies_to, case) and (case.role is _LEAD or limit.co_work_counts)
+
+
 def _limit_effect(limit: Limit, others: list[Case], proposal: Case) -> tuple[Outcome, str | None]:
-    applies_to, everyone = limit.applies_to, limit.co_work_counts
-
-    def counted(case: Case) -> bool:
-        return _selects(applies_to, case) and (case.role is _LEAD or everyone)
-
-    if not counted(proposal):
+    if not _limit_counts(limit, proposal):
         return Outcome.ALLOW, None
-    held = sum(1 for c in others if counted(c))
+    held = sum(1 for c in others if _limit_counts(limit, c))
     note = f"{held + 1} of at most {limit.max_cases} such cases after this allocation"
     if held + 1 <= limit.max_cases:
         return Outcome.ALLOW, note
@@ -596,8 +595,7 @@ def entitlements(compiled: CompiledPolicy, request: CaseloadRequest) -> Entitlem
     _check_caseload(compiled, request.caseload)
     standing = _standing(compiled, request.on, request.worker)
     held = {
-        unit: (total, value)
-        for _, unit, total, value in _held(compiled, standing, request.caseload)
+        unit: (total, value) for unit, total, value in _held(compiled, standing, request.caseload)
     }
     rows: list[Entitlement] = []
     for wt in compiled.policy.work_types:
@@ -722,14 +720,10 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
                 gate.id, gate.clause, gate.summary, detail, remedy, tuple(c.case_id for c in cases)
             )
         )
-    for cap, unit, total, value in _held(
-        compiled, standing, request.caseload, respect_overrides=True
-    ):
-        counted = [
-            c
-            for c in request.caseload
-            if cap.id not in c.overrides and _weigh(compiled, unit, c) > 0
-        ]
+    for cap, unit, weigh in _cap_weighers(compiled):
+        value, _ = _cap_value(compiled, cap, standing, unit)
+        counted = [c for c in request.caseload if cap.id not in c.overrides and weigh(c) > 0]
+        total = round(sum(weigh(c) for c in counted), 2)
         if value is not None and total > value:
             found.append(
                 Breach(
@@ -744,11 +738,7 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
             )
     for limit in compiled.limits:
         counted = [
-            c
-            for c in request.caseload
-            if _selects(limit.applies_to, c)
-            and (c.role is Role.LEAD or limit.co_work_counts)
-            and limit.id not in c.overrides
+            c for c in request.caseload if _limit_counts(limit, c) and limit.id not in c.overrides
         ]
         if len(counted) > limit.max_cases:
             found.append(
@@ -768,20 +758,12 @@ _Weigh = Callable[[Case], float]
 
 
 def _held(
-    compiled: CompiledPolicy,
-    standing: _Standing,
-    caseload: tuple[Case, ...],
-    respect_overrides: bool = False,
-) -> Iterator[tuple[Cap, str, float, float | None]]:
-    """Each cap in force with the caseload's total against it."""
+    compiled: CompiledPolicy, standing: _Standing, caseload: tuple[Case, ...]
+) -> Iterator[tuple[str, float, float | None]]:
+    """Each cap in force: its unit, the caseload's total against it, and its value."""
     for cap, unit, weigh in _cap_weighers(compiled):
-        cases = [c for c in caseload if not (respect_overrides and cap.id in c.overrides)]
         value, _ = _cap_value(compiled, cap, standing, unit)
-        yield cap, unit, round(sum(weigh(c) for c in cases), 2), value
-
-
-def _weigh(compiled: CompiledPolicy, unit: str, case: Case) -> float:
-    return next(w(case) for _, u, w in _cap_weighers(compiled) if u == unit)
+        yield unit, round(sum(weigh(c) for c in caseload), 2), value
 
 
 def _cap_weighers(compiled: CompiledPolicy) -> Iterator[tuple[Cap, str, _Weigh]]:
