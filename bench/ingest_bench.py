@@ -45,10 +45,10 @@ from standardwebhooks import Webhook
 
 from bot.app import build_app
 from bot.policy_source import read_policy
+from bot.services import bootstrap
 from bot.settings import Settings
+from handlers import admin
 from storage.db import Database, connect
-from storage.migrate import upgrade_database
-from storage.repositories import Storage
 
 SECRET = "whsec_" + base64.b64encode(b"caseload-bot ingest benchmark!!!").decode()
 ORG = "bench"
@@ -73,7 +73,8 @@ def _serve(url: str, schema: str | None, conn: Connection) -> None:
         from aiohttp import web
 
         database = _database(url, schema)
-        app = build_app(Settings(DATABASE_URL=url, CASE_EVENTS_SECRET=SECRET), database)
+        settings = Settings(DATABASE_URL=url, CASE_EVENTS_SECRET=SECRET)
+        app = build_app(bootstrap(settings, database=database))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -257,13 +258,15 @@ async def interactive(
 async def prepare(url: str, schema: str | None) -> str:
     """Migrate, create the organisation on the preset and a token; returns the token."""
     database = _database(url, schema)
+    services = bootstrap(Settings(DATABASE_URL=url), database=database)
     try:
-        await upgrade_database(database)
-        storage = Storage(database)
+        await services.migrate()
         policy, yaml_text = read_policy(PRESET)
-        async with storage.write() as s:
-            await s.orgs.create(ORG, "Bench", policy, PRESET, yaml_text)
-            token, _ = await s.tokens.create(ORG, "bench")
+        at = services.now()
+        await admin.create_organisation(
+            services.tx, ORG, "Bench", policy, PRESET, yaml_text, "bench", at
+        )
+        token, _ = await admin.create_token(services.tx, ORG, "bench", "bench", at)
     finally:
         await database.dispose()
     return token

@@ -1,8 +1,5 @@
-"""The composition root: settings, database, repositories and every HTTP route on one port.
-
-Tests call `build_app` with their own settings and database; nothing here reads the
-environment except through `bot.settings`.
-"""
+"""The aiohttp application: every HTTP route of the product on one port, over the services
+`bot.services.bootstrap` built."""
 
 from __future__ import annotations
 
@@ -11,14 +8,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from standardwebhooks import Webhook
 
 from bot import routes_api, routes_case_events, routes_docs
 from bot.http_errors import error_middleware
 from bot.services import REQUEST_ID, SERVICES, Services
-from bot.settings import Settings
-from storage.db import Database, connect
-from storage.repositories import Storage
 
 log = logging.getLogger("caseload_bot.http")
 
@@ -26,23 +19,20 @@ MAX_BODY = 256 * 1024
 """No event or decision request comes near this; a larger body is refused with 413."""
 
 
-def build_app(settings: Settings, database: Database | None = None) -> web.Application:
-    db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
-    secret = settings.CASE_EVENTS_SECRET
-    webhook = Webhook(secret.get_secret_value()) if secret is not None else None
+def build_app(services: Services) -> web.Application:
+    """The application owns `services` from here: its cleanup closes them."""
     app = web.Application(
         middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY
     )
-    app[SERVICES] = Services(settings=settings, storage=Storage(db), webhook=webhook)
+    app[SERVICES] = services
     app.add_routes(routes_case_events.routes)
     app.add_routes(routes_api.routes)
     app.add_routes(routes_docs.routes)
-    if database is None:
 
-        async def _close(_: web.Application) -> None:
-            await db.dispose()
+    async def _close(_: web.Application) -> None:
+        await services.close()
 
-        app.on_cleanup.append(_close)
+    app.on_cleanup.append(_close)
     return app
 
 

@@ -1,41 +1,46 @@
-"""`caseload-bot db|org|token|audit …`: set up storage and inspect the audit trail.
+"""`caseload-bot db|org|token|audit …`: set up storage, organisations and their keys, and
+check the audit trail.
 
-Every command uses DATABASE_URL from the settings, returns an exit code, and reports bad
-input as one line on stderr with exit 2 (exit 1 only for a broken audit chain).
+Every command runs on the services `bot.services.bootstrap` builds from the settings,
+returns an exit code, and reports bad input as one line on stderr with exit 2 (exit 1 only
+for a broken audit chain).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import datetime as dt
+import json
 import re
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import IO
 
-from sqlalchemy.exc import SQLAlchemyError
+from pydantic import TypeAdapter, ValidationError
 
 from bot.policy_source import read_policy
+from bot.services import Services, bootstrap
 from bot.settings import settings
-from handlers.errors import CaseloadError, UnknownOrganisation
-from handlers.ports import AuditKind
+from handlers import admin
+from handlers.errors import CaseloadError
+from handlers.events import LONDON
+from handlers.ports import Checkpoint
 from policy import PolicyError
-from storage.db import connect
-from storage.migrate import upgrade
-from storage.repositories import Storage
+from policy.errors import InputError, input_error
 
 CLI_ACTOR = "cli"
 _ORG_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+EXPORT_COLUMNS = ("seq", "at", "kind", "actor", "data", "prev_hash", "hash")
 
-Command = Callable[[Storage, argparse.Namespace], Awaitable[int]]
+Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = sub.add_parser("db", help="the database").add_subparsers(dest="cmd", required=True)
-    db.add_parser("upgrade", help="apply the migrations").set_defaults(run=_db_upgrade)
+    db.add_parser("upgrade", help="apply the migrations").set_defaults(run=_wrap(_db_upgrade))
 
     org = sub.add_parser("org", help="organisations").add_subparsers(dest="cmd", required=True)
     create = org.add_parser("create", help="create an organisation on a policy")
@@ -43,17 +48,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--policy", required=True, help="a preset id or a policy YAML file")
     create.add_argument("--name", help="display name (default: the id)")
     create.set_defaults(run=_wrap(_org_create))
+    secret = org.add_parser(
+        "secret",
+        help="give the organisation its own webhook secret, printed once (again: rotate it; "
+        "the previous one stays valid for 24 hours)",
+    )
+    secret.add_argument("--org", required=True)
+    secret.set_defaults(run=_wrap(_org_secret))
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="cmd", required=True)
     token_create = token.add_parser("create", help="create a token; it is printed once")
     token_create.add_argument("--org", required=True)
     token_create.add_argument("--label", default="")
     token_create.set_defaults(run=_wrap(_token_create))
+    token_list = token.add_parser("list", help="the organisation's tokens (never the tokens)")
+    token_list.add_argument("--org", required=True)
+    token_list.set_defaults(run=_wrap(_token_list))
+    token_revoke = token.add_parser("revoke", help="revoke a token at once")
+    token_revoke.add_argument("--org", required=True)
+    token_revoke.add_argument("--id", required=True, type=int, help="as `token list` shows it")
+    token_revoke.set_defaults(run=_wrap(_token_revoke))
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="cmd", required=True
     )
-    audit.add_parser("verify", help="check every hash chain").set_defaults(run=_wrap(_audit_verify))
+    verify = audit.add_parser("verify", help="check every organisation's hash chain")
+    verify.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="a file of `audit checkpoint` lines: each must still be in its chain",
+    )
+    verify.set_defaults(run=_wrap(_audit_verify))
+    point = audit.add_parser(
+        "checkpoint", help="print the chain's head as one JSON line, to keep somewhere else"
+    )
+    point.add_argument("--org", required=True)
+    point.set_defaults(run=_wrap(_audit_checkpoint))
     export = audit.add_parser("export", help="write an organisation's audit rows as CSV")
     export.add_argument("--org", required=True)
     export.add_argument("--from", dest="start", required=True, type=_date, help="YYYY-MM-DD")
@@ -80,85 +110,168 @@ def _fail(message: object) -> int:
     return 2
 
 
-def _db_upgrade(_args: argparse.Namespace) -> int:
-    try:
-        asyncio.run(upgrade(settings().DATABASE_URL))
-    except (SQLAlchemyError, OSError) as exc:
-        return _fail(f"cannot upgrade the database: {type(exc).__name__}")
-    print("database is up to date", file=sys.stderr)
-    return 0
-
-
 def _wrap(command: Command) -> Callable[[argparse.Namespace], int]:
-    """Run an async command on a fresh connection; known errors become one line, exit 2."""
+    """Run an async command on the services; known errors become one line, exit 2."""
 
     def run(args: argparse.Namespace) -> int:
         async def go() -> int:
-            config = settings()
-            db = connect(config.DATABASE_URL, config.DB_BUSY_TIMEOUT_MS)
+            services = bootstrap(settings())
             try:
-                return await command(Storage(db), args)
+                return await command(services, args)
             finally:
-                await db.dispose()
+                await services.close()
 
         try:
             return asyncio.run(go())
-        except (CaseloadError, PolicyError, OSError) as exc:
+        except (CaseloadError, PolicyError) as exc:
             return _fail(exc)
-        except SQLAlchemyError as exc:
-            return _fail(
-                f"database error ({type(exc).__name__}); is it migrated? run `caseload-bot db upgrade`"
-            )
+        except OSError as exc:
+            return _fail(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".strip())
 
     return run
 
 
-async def _org_create(storage: Storage, args: argparse.Namespace) -> int:
+async def _db_upgrade(services: Services, _args: argparse.Namespace) -> int:
+    await services.migrate()
+    print("database is up to date", file=sys.stderr)
+    return 0
+
+
+async def _org_create(services: Services, args: argparse.Namespace) -> int:
     policy, text = read_policy(args.policy)
-    at = dt.datetime.now(dt.UTC)
-    async with storage.write() as s:
-        org = await s.orgs.create(args.id, args.name or args.id, policy, args.policy, text)
-        data: dict[str, Any] = {"name": org.name, "policy": policy.id, "version": policy.version}
-        await s.audit.append(org.id, AuditKind.ORGANISATION_CREATED, CLI_ACTOR, data, at)
+    org = await admin.create_organisation(
+        services.tx,
+        args.id,
+        args.name or args.id,
+        policy,
+        args.policy,
+        text,
+        CLI_ACTOR,
+        services.now(),
+    )
     print(f"created {org.id} on policy {policy.id} version {policy.version}", file=sys.stderr)
     return 0
 
 
-async def _token_create(storage: Storage, args: argparse.Namespace) -> int:
-    async with storage.write() as s:
-        await s.orgs.require(args.org)
-        token, record = await s.tokens.create(args.org, args.label)
-        data: dict[str, Any] = {"token_id": record.id, "label": record.label}
-        await s.audit.append(args.org, AuditKind.TOKEN_CREATED, CLI_ACTOR, data, record.created_at)
+async def _org_secret(services: Services, args: argparse.Namespace) -> int:
+    secret, previous_until = await admin.set_webhook_secret(
+        services.tx, args.org, CLI_ACTOR, services.now()
+    )
+    print(secret)
+    if previous_until is None:
+        note = "from now on its events verify only with this secret, not CASE_EVENTS_SECRET"
+    else:
+        note = f"the previous secret stays valid until {previous_until:%Y-%m-%d %H:%M} UTC"
+    print(f"webhook secret for {args.org}: shown once; {note}", file=sys.stderr)
+    return 0
+
+
+async def _token_create(services: Services, args: argparse.Namespace) -> int:
+    token, record = await admin.create_token(
+        services.tx, args.org, args.label, CLI_ACTOR, services.now()
+    )
     print(token)
     print(f"token {record.id} for {args.org}: shown once, only its hash is kept", file=sys.stderr)
     return 0
 
 
-async def _audit_verify(storage: Storage, _args: argparse.Namespace) -> int:
-    async with storage.read() as s:
-        problem = await s.audit.verify()
-    if problem is not None:
-        print(f"caseload-bot: {problem}", file=sys.stderr)
-        return 1
-    print("audit log intact", file=sys.stderr)
+async def _token_list(services: Services, args: argparse.Namespace) -> int:
+    tokens = await admin.list_tokens(services.tx, args.org)
+    rows = [("id", "label", "created", "last used", "revoked")]
+    rows += [
+        (
+            str(t.id),
+            t.label or "-",
+            _when(t.created_at),
+            _when(t.last_used_at) if t.last_used_at else "never",
+            _when(t.revoked_at) if t.revoked_at else "-",
+        )
+        for t in tokens
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
     return 0
 
 
-async def _audit_export(storage: Storage, args: argparse.Namespace) -> int:
+async def _token_revoke(services: Services, args: argparse.Namespace) -> int:
+    record = await admin.revoke_token(services.tx, args.org, args.id, CLI_ACTOR, services.now())
+    assert record.revoked_at is not None
+    print(f"token {record.id} of {args.org} revoked at {_when(record.revoked_at)}", file=sys.stderr)
+    return 0
+
+
+def _when(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+_CHECKPOINT: TypeAdapter[Checkpoint] = TypeAdapter(Checkpoint)
+
+
+def checkpoint_line(point: Checkpoint) -> str:
+    """A checkpoint as the one JSON line `audit verify --checkpoint` reads back."""
+    return json.dumps(_CHECKPOINT.dump_python(point, mode="json"), separators=(",", ":"))
+
+
+def _read_checkpoints(path: Path) -> list[Checkpoint]:
+    points = []
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            points.append(_CHECKPOINT.validate_json(line))
+        except ValidationError as exc:
+            error = input_error(exc, root="line")
+            raise InputError(f"{path}:{number}: {error.field}", error.message) from None
+    return points
+
+
+async def _audit_checkpoint(services: Services, args: argparse.Namespace) -> int:
+    print(checkpoint_line(await admin.checkpoint(services.tx, args.org)))
+    return 0
+
+
+async def _audit_verify(services: Services, args: argparse.Namespace) -> int:
+    points = _read_checkpoints(args.checkpoint) if args.checkpoint else []
+    problems = await admin.verify_audit(services.tx, points)
+    for problem in problems:
+        print(f"caseload-bot: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    held = f"; it holds all {len(points)} checkpoints" if points else ""
+    print(f"audit log intact{held}", file=sys.stderr)
+    return 0
+
+
+async def _audit_export(services: Services, args: argparse.Namespace) -> int:
     if args.end < args.start:
         return _fail("--to is before --from")
-    async with storage.read() as s:
-        org = await s.orgs.get(args.org)
-        if org is None:
-            raise UnknownOrganisation(org=args.org)
-        zone = ZoneInfo(org.time_zone)
-        start = dt.datetime.combine(args.start, dt.time(), zone)
-        end = dt.datetime.combine(args.end + dt.timedelta(days=1), dt.time(), zone)
-        if args.out is None:
-            count = await s.audit.export_csv(org.id, start, end, sys.stdout)
-        else:
-            with args.out.open("w", newline="", encoding="utf-8") as out:
-                count = await s.audit.export_csv(org.id, start, end, out)
-    print(f"exported {count} audit rows of {org.id}", file=sys.stderr)
+    start = dt.datetime.combine(args.start, dt.time(), LONDON)
+    end = (
+        dt.datetime.combine(args.end + dt.timedelta(days=1), dt.time(), LONDON)
+        if args.end < dt.date.max
+        else dt.datetime.max.replace(tzinfo=dt.UTC)
+    )
+    if args.out is None:
+        count = await _write_csv(services, args.org, start, end, sys.stdout)
+    else:
+        with args.out.open("w", newline="", encoding="utf-8") as out:
+            count = await _write_csv(services, args.org, start, end, out)
+    print(f"exported {count} audit rows of {args.org}", file=sys.stderr)
     return 0
+
+
+async def _write_csv(
+    services: Services, org_id: str, start: dt.datetime, end: dt.datetime, out: IO[str]
+) -> int:
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    count = 0
+    async for row in admin.audit_rows(services.tx, org_id, start, end):
+        writer.writerow(
+            (row.seq, row.at.isoformat(), row.kind, row.actor, row.data, row.prev_hash, row.hash)
+        )
+        count += 1
+    return count

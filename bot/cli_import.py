@@ -16,14 +16,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from bot.csv_import import CsvFile, ImportReport, import_files
+from bot.services import bootstrap
 from bot.settings import settings
-from handlers.errors import CaseloadError
-from handlers.imports import CsvFile, ImportReport, import_files
+from handlers.errors import Busy, CaseloadError
 from policy import PolicyError
-from storage.db import StorageBusy, connect, retry_transient
-from storage.repositories import Storage
 
 EXIT_SKIPPED = 3
 """`--skip-bad-rows` imported the good rows and skipped at least one bad row."""
@@ -61,32 +58,25 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"cannot read {path}: {exc.strerror or type(exc).__name__}")
 
     async def go() -> ImportReport:
-        config = settings()
-        db = connect(config.DATABASE_URL, config.DB_BUSY_TIMEOUT_MS)
+        services = bootstrap(settings())
         try:
             return await import_files(
-                Storage(db),
+                services.tx,
                 args.org,
                 files[0],
                 files[1],
                 skip_bad_rows=args.skip_bad_rows,
-                retry=retry_transient,
+                at=services.now(),
             )
         finally:
-            await db.dispose()
+            await services.close()
 
     try:
         report = asyncio.run(go())
+    except Busy:
+        return _fail("the database stayed busy; events applied so far stay, run the import again")
     except (CaseloadError, PolicyError) as exc:
         return _fail(exc)
-    except StorageBusy:
-        return _fail("the database stayed busy; events applied so far stay, run the import again")
-    except SQLAlchemyError as exc:
-        return _fail(
-            f"database error ({type(exc).__name__}); is it migrated? run `caseload-bot db upgrade`"
-        )
-    except OSError as exc:
-        return _fail(f"cannot reach the database: {exc.strerror or type(exc).__name__}")
     return _report(report)
 
 

@@ -21,8 +21,8 @@ from rich.table import Table
 from bot.policy_source import read_policy
 from policy import (
     CompiledPolicy,
+    InputError,
     PolicyError,
-    RequestError,
     breaches,
     compile_policy,
     decide,
@@ -123,11 +123,11 @@ def answer_stream(kind: str, ref: str, stdin: TextIO, stdout: TextIO) -> int:
     for number, data in _json_lines(text):
         try:
             if isinstance(data, _LineError):
-                raise RequestError("request", data.message)
+                raise InputError("request", data.message)
             stdout.write(_dump(answer(compiled, data)))
         except PolicyError as exc:
             bad += 1
-            field = exc.field if isinstance(exc, RequestError) else "request"
+            field = exc.field if isinstance(exc, InputError) else "request"
             stdout.write(_dump({"error": {"line": number, "field": field, "message": str(exc)}}))
             print(f"line {number}: {exc}", file=sys.stderr)
     return 2 if bad else 0

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
+import sys
 
 from aiohttp import web
 
 from bot.app import build_app
+from bot.services import bootstrap
 from bot.settings import settings
-from storage.migrate import upgrade
+from handlers.errors import StorageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,15 +25,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     config = settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    services = bootstrap(config)
+    app = build_app(services)
     if args.migrate:
-        asyncio.run(upgrade(config.DATABASE_URL))
+
+        async def migrate(_: web.Application) -> None:
+            await services.migrate()
+
+        app.on_startup.insert(0, migrate)
     if config.CASE_EVENTS_SECRET is None:
         logging.getLogger("caseload_bot").warning(
-            "CASE_EVENTS_SECRET is not set: /webhooks/case-events refuses every event until it is"
+            "CASE_EVENTS_SECRET is not set: /webhooks/case-events accepts events only for"
+            " organisations with their own secret (`caseload-bot org secret`)"
         )
     print(
         f"caseload-bot on http://{config.HOST}:{config.PORT}  (OpenAPI at /openapi.json)",
         flush=True,
     )
-    web.run_app(build_app(config), host=config.HOST, port=config.PORT, print=None)
+    try:
+        web.run_app(app, host=config.HOST, port=config.PORT, print=None)
+    except StorageError as exc:
+        print(f"caseload-bot: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -7,13 +7,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.exc import OperationalError
 
 from bot.services import REQUEST_ID
-from handlers.errors import CaseloadError, Conflict, NotFound, NotPermitted
-from handlers.events import EventError
-from policy import PolicyError, RequestError
-from storage.db import StorageBusy
+from handlers.errors import (
+    Busy,
+    CaseloadError,
+    Conflict,
+    NotFound,
+    NotPermitted,
+    StorageError,
+)
+from policy import InputError, PolicyError
 
 log = logging.getLogger("caseload_bot.http")
 
@@ -38,10 +42,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status in (404, 405):
             return problem(exc.status, "not_found" if exc.status == 404 else "method", exc.reason)
         raise
-    except EventError as exc:
+    except InputError as exc:
         return invalid(exc.field, exc.message)
-    except RequestError as exc:
-        return invalid(exc.field, exc.message)
+    except StorageError as exc:
+        message = "the database is busy; nothing was changed, try again"
+        if not isinstance(exc, Busy):
+            log.warning("storage unavailable request_id=%s: %s", request.get(REQUEST_ID), exc)
+            message = "the database is unavailable; nothing was changed, try again later"
+        response = problem(503, "busy" if isinstance(exc, Busy) else "unavailable", message)
+        response.headers["Retry-After"] = "2"
+        return response
     except NotFound as exc:
         return problem(404, "not_found", str(exc))
     except Conflict as exc:
@@ -50,10 +60,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return problem(403, "not_permitted", str(exc))
     except (CaseloadError, PolicyError) as exc:
         return problem(400, "invalid", str(exc))
-    except (StorageBusy, OperationalError):
-        response = problem(503, "busy", "the database is busy; nothing was changed, try again")
-        response.headers["Retry-After"] = "2"
-        return response
     except Exception:
         # Logged with the request id and route only: bodies may hold case references.
         log.exception(

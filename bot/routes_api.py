@@ -17,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.http_errors import invalid
 from bot.services import SERVICES, Services
+from handlers.admin import authenticate
 from handlers.decisions import Answer, decide_proposal, worker_breaches, worker_entitlements
 from handlers.errors import UnknownOrganisation
 from handlers.events import Ref, event_day
-from policy import Case, Decision, Override, RequestError
-from policy.requests import EXTRA_FIELD, Day
+from policy import Case, Decision, InputError, Override
+from policy.errors import input_error
+from policy.requests import Day
 from policy.views import breaches_json, decision_json, entitlements_json
-from storage.db import retry_transient
 
 routes = web.RouteTableDef()
 
@@ -52,26 +53,18 @@ async def decisions(request: web.Request) -> web.Response:
     try:
         body = DecisionBody.model_validate(raw)
     except ValidationError as exc:
-        err = min(exc.errors(), key=lambda e: e["type"] not in EXTRA_FIELD)
-        field = ".".join(str(p) for p in err["loc"]) or "body"
-        if err["type"] in EXTRA_FIELD:
-            return invalid(
-                field,
-                "is not a field of this request (the product keeps no names, addresses or notes)",
-            )
-        return invalid(field, str(err["msg"]).removeprefix("Value error, "))
+        raise input_error(exc, root="body") from None
     if body.org != caller.org_id:
         raise UnknownOrganisation(org=body.org)
-    answer = await retry_transient(
-        lambda: decide_proposal(
-            caller.services.storage,
-            caller.org_id,
-            body.worker_ref,
-            body.proposal,
-            body.on,
-            body.override,
-            caller.actor,
-        )
+    answer = await decide_proposal(
+        caller.services.tx,
+        caller.org_id,
+        body.worker_ref,
+        body.proposal,
+        body.on,
+        body.override,
+        caller.actor,
+        caller.services.now(),
     )
     return web.json_response(_decision(answer, body.proposal))
 
@@ -81,7 +74,7 @@ async def entitlements(request: web.Request) -> web.Response:
     caller = await _authorised(request)
     on = _on(request)
     answer = await worker_entitlements(
-        caller.services.storage, caller.org_id, request.match_info["ref"], on
+        caller.services.tx, caller.org_id, request.match_info["ref"], on
     )
     if answer.result is None:
         return web.json_response(_not_on_asye(answer))
@@ -93,9 +86,7 @@ async def entitlements(request: web.Request) -> web.Response:
 @routes.get("/api/v1/workers/{ref}/breaches")
 async def breaches(request: web.Request) -> web.Response:
     caller = await _authorised(request)
-    answer = await worker_breaches(
-        caller.services.storage, caller.org_id, request.match_info["ref"]
-    )
+    answer = await worker_breaches(caller.services.tx, caller.org_id, request.match_info["ref"])
     return web.json_response(
         {"worker_ref": answer.person.ref, **breaches_json(answer.result or ())}
     )
@@ -114,8 +105,7 @@ async def _authorised(request: web.Request) -> _Caller:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     found = None
     if scheme.lower() == "bearer" and token:
-        async with services.storage.read() as store:
-            found = await store.tokens.find(token.strip())
+        found = await authenticate(services.tx, token.strip(), services.now())
     if found is None:
         raise web.HTTPUnauthorized(
             text=json.dumps(
@@ -133,7 +123,7 @@ async def _authorised(request: web.Request) -> _Caller:
 def _on(request: web.Request) -> dt.date:
     text = request.query.get("on")
     if text is None:
-        return event_day(dt.datetime.now(dt.UTC))
+        return event_day(request.app[SERVICES].now())
     try:
         return dt.date.fromisoformat(text) if len(text) == 10 else _bad_date(text)
     except ValueError:
@@ -141,7 +131,7 @@ def _on(request: web.Request) -> dt.date:
 
 
 def _bad_date(text: str) -> dt.date:
-    raise RequestError("on", f"{text!r} is not a date; use YYYY-MM-DD")
+    raise InputError("on", f"{text!r} is not a date; use YYYY-MM-DD")
 
 
 def _decision(answer: Answer[Decision], proposal: Case) -> dict[str, Any]:

@@ -3,6 +3,8 @@ Standard Webhooks specification.
 
 Order of checks: signature (401), body (400), organisation (404), prerequisites (409);
 each refusal changes nothing. 202 is sent only after the event's transaction commits.
+An organisation with secrets of its own (`caseload-bot org secret`) is accepted only with
+them; the others with the deployment's CASE_EVENTS_SECRET.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import binascii
 import logging
 
 from aiohttp import web
+from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from bot.http_errors import problem
 from bot.services import SERVICES
-from handlers.case_events import apply_event
-from handlers.events import parse_event
-from storage.db import retry_transient
+from handlers.case_events import apply_event, org_secrets
+from handlers.events import claimed_org, parse_event
 
 log = logging.getLogger("caseload_bot.case_events")
 routes = web.RouteTableDef()
@@ -27,23 +29,31 @@ routes = web.RouteTableDef()
 async def case_events(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await request.read()
-    if services.webhook is None:
+    now = services.now()
+    org = claimed_org(body)
+    secrets = await org_secrets(services.tx, org, now) if org is not None else ()
+    fallback = services.settings.CASE_EVENTS_SECRET
+    if not secrets and fallback is not None:
+        secrets = (fallback.get_secret_value(),)
+    if not secrets:
         return problem(
-            401, "unsigned", "this server has no CASE_EVENTS_SECRET; it accepts no events"
+            401,
+            "unsigned",
+            "no secret verifies this event: set CASE_EVENTS_SECRET, or give the organisation"
+            " its own with `caseload-bot org secret`",
         )
     headers = {
         k: request.headers.get(k, "")
         for k in ("webhook-id", "webhook-timestamp", "webhook-signature")
     }
-    try:
-        services.webhook.verify(body, headers, json_parse=False)
-    except (WebhookVerificationError, ValueError, binascii.Error) as exc:
-        return problem(401, "signature", f"the webhook signature does not verify: {_reason(exc)}")
+    reason = _unverified(body, headers, secrets)
+    if reason is not None:
+        return problem(401, "signature", f"the webhook signature does not verify: {reason}")
     delivery_id = headers["webhook-id"]
     if len(delivery_id) > 200:
         return problem(400, "invalid", "webhook-id: at most 200 characters", field="webhook-id")
     event = parse_event(body)
-    applied = await retry_transient(lambda: apply_event(services.storage, delivery_id, event))
+    applied = await apply_event(services.tx, delivery_id, event, now)
     opened = sum(1 for c in applied.breach_changes if c.change == "opened")
     resolved = len(applied.breach_changes) - opened
     log.info(
@@ -66,6 +76,18 @@ async def case_events(request: web.Request) -> web.Response:
         },
         status=202,
     )
+
+
+def _unverified(body: bytes, headers: dict[str, str], secrets: tuple[str, ...]) -> str | None:
+    """None when one of `secrets` signed the body; otherwise why not."""
+    reason = "no secret"
+    for secret in secrets:
+        try:
+            Webhook(secret).verify(body, headers, json_parse=False)
+            return None
+        except (WebhookVerificationError, ValueError, binascii.Error) as exc:
+            reason = _reason(exc)
+    return reason
 
 
 def _reason(exc: Exception) -> str:

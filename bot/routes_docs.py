@@ -7,7 +7,6 @@ from functools import cache
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import text
 
 from bot.routes_api import DecisionBody
 from bot.services import SERVICES
@@ -32,8 +31,7 @@ async def event_schema(request: web.Request) -> web.Response:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    async with request.app[SERVICES].storage.db.read() as session:
-        await session.execute(text("SELECT 1"))
+    await request.app[SERVICES].tx.ping()
     return web.json_response({"status": "ok"})
 
 

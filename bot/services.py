@@ -1,22 +1,57 @@
-"""What the routes share: built once by the composition root (`bot.app.build_app`)."""
+"""The composition root: `bootstrap` builds, once, everything the server and every command
+share, typed as the ports the use cases need. The chat adapters and the delivery worker are
+built here too as they arrive; tests call it with their own settings and database."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from standardwebhooks import Webhook
 
 from bot.settings import Settings
+from handlers.ports import Transactions
+from storage.db import Database, connect
+from storage.migrate import upgrade_database
 from storage.repositories import Storage
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    storage: Storage
-    webhook: Webhook | None
-    """Verifies the case system's signatures; None until CASE_EVENTS_SECRET is set."""
+    tx: Transactions
+    """Every use case's way to the database."""
+    now: Clock
+    """The time, in UTC: read here so that tests can say what time it is."""
+    migrate: Callable[[], Awaitable[None]]
+    """Brings the database's schema up to this release's."""
+    close: Callable[[], Awaitable[None]]
+    """Releases what `bootstrap` opened."""
+
+
+def bootstrap(
+    settings: Settings, *, database: Database | None = None, now: Clock = utcnow
+) -> Services:
+    """`database`: one already connected (tests), which `close` leaves open."""
+    db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
+    return Services(
+        settings=settings,
+        tx=Storage(db),
+        now=now,
+        migrate=lambda: upgrade_database(db),
+        close=db.dispose if database is None else _nothing,
+    )
+
+
+async def _nothing() -> None:
+    return None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from handlers.allocations import compiled_policy, refresh_breaches
+from handlers import audit
+from handlers.breaches import refresh_breaches
+from handlers.decisions import decide_stored
 from handlers.errors import NotYetKnown, UnknownOrganisation
 from handlers.events import (
     AgreementRecordedEvent,
@@ -21,6 +23,7 @@ from handlers.events import (
     AllocationStartedEvent,
     CaseClosedEventEnvelope,
     CaseEvent,
+    CaseUpserted,
     CaseUpsertedEvent,
     LeaveRecordedEvent,
     ReviewRecordedEvent,
@@ -28,16 +31,9 @@ from handlers.events import (
     WorkerUpsertedEvent,
     event_day,
 )
-from handlers.ports import (
-    AuditKind,
-    BreachChange,
-    JsonValue,
-    OrgRecord,
-    Source,
-    Transactions,
-    UnitOfWork,
-)
-from policy import DecisionRequest, RequestError, decide
+from handlers.policy_cache import compiled_policy
+from handlers.ports import BreachChange, OrgRecord, Source, Transactions, UnitOfWork
+from policy import CompiledPolicy, InputError
 from policy.loader import unknown_message
 
 ACTOR = "case-system"
@@ -60,23 +56,29 @@ async def apply_event(
     at: dt.datetime | None = None,
     source: Source = Source.WEBHOOK,
 ) -> Applied:
-    """Raises `UnknownOrganisation`, `NotYetKnown`, or `RequestError` for a value the
+    """Raises `UnknownOrganisation`, `NotYetKnown`, or `InputError` for a value the
     organisation's policy does not know; each leaves everything as it was.
 
     `source` is recorded on allocations and in the audit log (`import` for the CSV import).
     """
-    at = at or dt.datetime.now(dt.UTC)
-    if event.occurred_at > at + FUTURE_TOLERANCE:
-        raise RequestError(
+    when = at or dt.datetime.now(dt.UTC)
+    if event.occurred_at > when + FUTURE_TOLERANCE:
+        raise InputError(
             "occurred_at",
             "is more than a day ahead of this server's clock; an event from the future would"
             " make every later event look older and be ignored",
         )
+    return await tx.retry(lambda: _apply_once(tx, delivery_id, event, when, source))
+
+
+async def _apply_once(
+    tx: Transactions, delivery_id: str, event: CaseEvent, at: dt.datetime, source: Source
+) -> Applied:
     async with tx.write() as uow:
         org = await uow.orgs.get(event.org)
         if org is None:
             raise UnknownOrganisation(org=event.org)
-        if not await uow.receipts.record(delivery_id, org.id, event.type):
+        if not await uow.receipts.record(org.id, delivery_id, event.type, at):
             return Applied(duplicate=True, changed=False)
         changed, people = await _apply(uow, org, event, at, source)
         on = event_day(at)
@@ -125,7 +127,7 @@ async def _apply(
         a = event.data
         known = compiled_policy(org).agreements
         if a.agreement not in known:
-            raise RequestError("data.agreement", unknown_message(a.agreement, known, "agreement"))
+            raise InputError("data.agreement", unknown_message(a.agreement, known, "agreement"))
         person_id = await uow.people.ensure(org.id, a.worker_ref)
         changed = await uow.people.record_agreement(
             person_id, agreement=a.agreement, on=a.on, occurred_at=when
@@ -170,11 +172,11 @@ async def _worker(
     if d.chat is not None:
         c = d.chat
         if c.slack_team_id is not None and c.slack_user_id is not None:
-            changed |= await uow.people.link_chat(
+            changed |= await uow.directory.link(
                 person_id, "slack", c.slack_team_id, c.slack_user_id
             )
         if c.teams_tenant_id is not None and c.teams_aad_object_id is not None:
-            changed |= await uow.people.link_chat(
+            changed |= await uow.directory.link(
                 person_id, "teams", c.teams_tenant_id, c.teams_aad_object_id
             )
     return changed, [person_id]
@@ -184,14 +186,9 @@ async def _case(
     uow: UnitOfWork, org: OrgRecord, event: CaseUpsertedEvent
 ) -> tuple[bool, list[int]]:
     d = event.data
-    compiled = compiled_policy(org)
-    if d.work_type not in compiled.work_types:
-        raise RequestError(
-            "data.work_type", unknown_message(d.work_type, compiled.work_types, "work type")
-        )
-    for flag in d.flags:
-        if flag not in compiled.flags:
-            raise RequestError("data.flags", unknown_message(flag, compiled.flags, "flag"))
+    errors = vocabulary_errors(compiled_policy(org), d)
+    if errors:
+        raise errors[0]
     changed = await uow.cases.upsert(
         org.id,
         d.ref,
@@ -231,24 +228,11 @@ async def _allocation_started(
     on = d.start or event_day(event.occurred_at)
     if held is not None:
         await uow.allocations.end(case.id, person.id, on, event.occurred_at)
-    data: dict[str, JsonValue] = {
-        "worker": person.ref,
-        "case": case.ref,
-        "role": d.role.value,
-        "from": on.isoformat(),
-        "source": source.value,
-    }
     worker = await uow.people.asye_worker(person.id)
+    decision = None
     if worker is not None:
-        caseload = await uow.allocations.caseload(person.id, on)
-        decision = decide(
-            compiled_policy(org),
-            DecisionRequest(
-                on=on, worker=worker, caseload=caseload, proposal=case.as_policy_case(d.role)
-            ),
-        )
-        data["policy_outcome"] = decision.outcome.value
-        data["blocking_rules"] = [r.rule for r in decision.reasons if r.effect.value != "allow"]
+        proposal = case.as_policy_case(d.role)
+        decision = await decide_stored(uow, org, person, worker, proposal, on)
     await uow.allocations.start(
         case_id=case.id,
         person_id=person.id,
@@ -258,7 +242,17 @@ async def _allocation_started(
         overrides=frozenset(),
         occurred_at=event.occurred_at,
     )
-    await uow.audit.append(org.id, AuditKind.ALLOCATION_STARTED, ACTOR, data, at)
+    record = audit.AllocationStarted(
+        worker=person.ref,
+        case=case.ref,
+        role=d.role.value,
+        from_=on,
+        source=source,
+        policy_outcome=None if decision is None else decision.outcome,
+        blocking_rules=audit.blocking_rules(decision),
+        overrides=(),
+    )
+    await uow.audit.append(org.id, record, ACTOR, at)
     return True, [person.id]
 
 
@@ -282,12 +276,34 @@ async def _allocation_ended(
     ended = await uow.allocations.end(case.id, person.id, on, event.occurred_at)
     if ended is None:
         return False, []
-    data: dict[str, JsonValue] = {
-        "worker": person.ref,
-        "case": case.ref,
-        "role": ended.role.value,
-        "to": on.isoformat(),
-        "source": source.value,
-    }
-    await uow.audit.append(org.id, AuditKind.ALLOCATION_ENDED, ACTOR, data, at)
+    record = audit.AllocationEnded(
+        worker=person.ref,
+        case=case.ref,
+        role=ended.role.value,
+        to=on,
+        source=source,
+        reason="ended",
+    )
+    await uow.audit.append(org.id, record, ACTOR, at)
     return True, [person.id]
+
+
+def vocabulary_errors(policy: CompiledPolicy, case: CaseUpserted) -> list[InputError]:
+    """A case's work type and flags must be words of the organisation's policy."""
+    errors = []
+    if case.work_type not in policy.work_types:
+        message = unknown_message(case.work_type, policy.work_types, "work type")
+        errors.append(InputError("data.work_type", message))
+    errors += [
+        InputError("data.flags", unknown_message(flag, policy.flags, "flag"))
+        for flag in case.flags
+        if flag not in policy.flags
+    ]
+    return errors
+
+
+async def org_secrets(tx: Transactions, org_id: str, at: dt.datetime) -> tuple[str, ...]:
+    """The organisation's own webhook secrets valid now; empty while it has none of its
+    own (then the deployment's CASE_EVENTS_SECRET signs for it)."""
+    async with tx.read() as uow:
+        return await uow.webhook_secrets.valid(org_id, at)

@@ -1,5 +1,5 @@
 """Questions asked of the stored caseload: may this worker take this case, what can they
-hold, what is open against them. Used by the decision API and, later, by chat."""
+hold, what is open against them. Used by the decision API, allocations and, next, chat."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from handlers.allocations import compiled_policy
+from handlers import audit
 from handlers.errors import UnknownOrganisation, UnknownPerson
 from handlers.events import event_day
-from handlers.ports import AuditKind, JsonValue, OrgRecord, PersonRecord, Transactions, UnitOfWork
+from handlers.policy_cache import compiled_policy
+from handlers.ports import OrgRecord, PersonRecord, Source, Transactions, UnitOfWork
 from policy import (
     Breach,
     Case,
@@ -19,6 +20,7 @@ from policy import (
     DecisionRequest,
     Entitlements,
     Override,
+    Worker,
     decide,
     entitlements,
 )
@@ -34,6 +36,49 @@ class Answer(Generic[T]):
     """None when the worker is not on the ASYE: the policy does not restrict them."""
 
 
+async def decide_stored(
+    uow: UnitOfWork,
+    org: OrgRecord,
+    person: PersonRecord,
+    worker: Worker,
+    proposal: Case,
+    on: dt.date,
+    override: Override | None = None,
+) -> Decision:
+    """The policy's answer on the worker's stored caseload, recorded nowhere."""
+    caseload = await uow.allocations.caseload(person.id, on)
+    request = DecisionRequest(
+        on=on, worker=worker, caseload=caseload, proposal=proposal, override=override
+    )
+    return decide(compiled_policy(org), request)
+
+
+async def decide_and_record(
+    uow: UnitOfWork,
+    org: OrgRecord,
+    person: PersonRecord,
+    worker: Worker,
+    proposal: Case,
+    on: dt.date,
+    *,
+    source: Source,
+    actor: str,
+    at: dt.datetime,
+    override: Override | None = None,
+    approver: str | None = None,
+) -> Decision:
+    """Decide and append the decision, and the override it applied, to the audit log: the
+    one step shared by the decision API and allocations from chat."""
+    decision = await decide_stored(uow, org, person, worker, proposal, on, override)
+    await uow.audit.append(
+        org.id, audit.decision_made(person, proposal, on, source, decision), actor, at
+    )
+    if decision.overridden and override is not None:
+        record = audit.override_approved(person, proposal, decision, override, approver)
+        await uow.audit.append(org.id, record, actor, at)
+    return decision
+
+
 async def decide_proposal(
     tx: Transactions,
     org_id: str,
@@ -45,42 +90,30 @@ async def decide_proposal(
     at: dt.datetime | None = None,
 ) -> Answer[Decision]:
     """Decide on the stored caseload and append the decision to the audit log."""
-    at = at or dt.datetime.now(dt.UTC)
-    day = on or event_day(at)
-    async with tx.write() as uow:
-        org, person = await _find(uow, org_id, worker_ref)
-        worker = await uow.people.asye_worker(person.id)
-        if worker is None:
-            return Answer(org, person, None)
-        caseload = await uow.allocations.caseload(person.id, day)
-        decision = decide(
-            compiled_policy(org),
-            DecisionRequest(
-                on=day, worker=worker, caseload=caseload, proposal=proposal, override=override
-            ),
-        )
-        data: dict[str, JsonValue] = {
-            "worker": person.ref,
-            "case": proposal.case_id,
-            "role": proposal.role.value,
-            "on": day.isoformat(),
-            "outcome": decision.outcome.value,
-            "overridden": decision.overridden,
-            "policy": decision.policy_id,
-            "policy_version": decision.policy_version,
-            "blocking_rules": [r.rule for r in decision.reasons if r.effect.value != "allow"],
-        }
-        await uow.audit.append(org.id, AuditKind.DECISION, actor, data, at)
-        if decision.overridden and override is not None:
-            record: dict[str, JsonValue] = {
-                "worker": person.ref,
-                "case": proposal.case_id,
-                "rules": [r.rule for r in decision.reasons if r.overridden],
-                "approver_role": override.approver_role.value,
-                "justification": override.justification,
-            }
-            await uow.audit.append(org.id, AuditKind.OVERRIDE, actor, record, at)
-    return Answer(org, person, decision)
+    when = at or dt.datetime.now(dt.UTC)
+    day = on or event_day(when)
+
+    async def once() -> Answer[Decision]:
+        async with tx.write() as uow:
+            org, person = await _find(uow, org_id, worker_ref)
+            worker = await uow.people.asye_worker(person.id)
+            if worker is None:
+                return Answer(org, person, None)
+            decision = await decide_and_record(
+                uow,
+                org,
+                person,
+                worker,
+                proposal,
+                day,
+                source=Source.API,
+                actor=actor,
+                at=when,
+                override=override,
+            )
+        return Answer(org, person, decision)
+
+    return await tx.retry(once)
 
 
 async def worker_entitlements(

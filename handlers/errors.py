@@ -1,7 +1,8 @@
 """Errors the use cases raise on purpose, with every message in one place.
 
 Adapters map the families to answers: `NotFound` → 404, `Conflict` → 409,
-`NotPermitted` → 403 (or a chat reply), and the CLI to exit 2 with the message.
+`NotPermitted` → 403, `StorageError` → 503 (or a chat reply), and the CLI to exit 2 with
+the message. Bad input is `policy.InputError` (field and message) in every layer.
 Messages carry references and ids, never personal data from a case.
 """
 
@@ -32,6 +33,22 @@ class NotPermitted(CaseloadError):
     pass
 
 
+class StorageError(CaseloadError):
+    """The database could not do what was asked; nothing was changed."""
+
+
+class Busy(StorageError):
+    template = "the database is busy; nothing was changed, try again"
+
+
+class Unreachable(StorageError):
+    template = "cannot reach the database ({detail})"
+
+
+class SchemaMissing(StorageError):
+    template = "the database is not set up ({detail}); run `caseload-bot db upgrade`"
+
+
 class UnknownOrganisation(NotFound):
     template = "organisation {org!r} does not exist; create it with `caseload-bot org create`"
 
@@ -42,6 +59,14 @@ class UnknownPerson(NotFound):
 
 class UnknownCase(NotFound):
     template = "organisation {org!r} has no case {ref!r}"
+
+
+class UnknownToken(NotFound):
+    template = "organisation {org!r} has no token {token_id}"
+
+
+class NoAuditRows(NotFound):
+    template = "organisation {org!r} has no audit rows; run `caseload-bot audit verify`"
 
 
 class OrganisationExists(Conflict):

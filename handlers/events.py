@@ -9,6 +9,7 @@ rather than silently dropped or, worse, stored.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from policy import Role, StaffRole
+from policy.errors import input_error
 from policy.requests import Day
 
 LONDON = ZoneInfo("Europe/London")
@@ -234,50 +236,30 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
 _ADAPTER: TypeAdapter[CaseEvent] = TypeAdapter(CaseEvent)
 
 
-class EventError(ValueError):
-    """A body that is not a valid event: `field` names where, `message` says what is allowed."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
 def parse_event(body: bytes | str) -> CaseEvent:
+    """Raises `InputError` naming the field (`data.children`, `type`, `body` for non-JSON)."""
     try:
         return _ADAPTER.validate_json(body)
     except ValidationError as exc:
-        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        field = "type" if err["type"].startswith("union_tag") else _field(err["loc"])
-        raise EventError(field, _explain(err)) from None
+        raise input_error(exc, root="body", skip=EVENT_TYPES) from None
+
+
+_REF: TypeAdapter[str] = TypeAdapter(Ref)
+
+
+def claimed_org(body: bytes) -> str | None:
+    """The organisation an event says it comes from, read before it is trusted, to choose
+    the secret its signature must match; None when the body does not say, validly."""
+    try:
+        value = json.loads(body)
+        return _REF.validate_python(value["org"]) if isinstance(value, dict) else None
+    except (ValueError, KeyError, TypeError, RecursionError, ValidationError):
+        return None
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:
     """One JSON Schema per event type, for the integrator."""
     return {name: model.model_json_schema(by_alias=True) for name, model in EVENT_TYPES.items()}
-
-
-def _field(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if str(p) not in EVENT_TYPES]
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if part.isdigit() else ("." if out else "") + part
-    return out or "body"
-
-
-def _explain(err: Any) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return "is not part of the event contract (the product keeps no names of children, addresses or case notes)"
-    if kind == "union_tag_invalid":
-        return f"{err['ctx']['tag']!r} is not an event type; allowed: {', '.join(EVENT_TYPES)}"
-    if kind == "union_tag_not_found":
-        return f"is required; one of {', '.join(EVENT_TYPES)}"
-    if kind == "json_invalid":
-        return f"the body is not JSON ({err['msg']})"
-    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def event_day(occurred_at: dt.datetime) -> dt.date:

@@ -8,15 +8,18 @@ the caseload and ASYE record come back as the policy engine's own `Case` and `Wo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
-from policy import Breach, Case, Role, StaffRole, Worker
+from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 
-JsonValue = str | int | float | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
+if TYPE_CHECKING:
+    from handlers.audit import AuditRecord
+
+T = TypeVar("T")
 
 
 class Source(StrEnum):
@@ -29,10 +32,12 @@ class Source(StrEnum):
 
 
 class AuditKind(StrEnum):
+    """What an audit row records; each kind has one record type in `handlers.audit`."""
+
     ORGANISATION_CREATED = "organisation_created"
-    POLICY_CHANGED = "policy_changed"
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
+    WEBHOOK_SECRET_SET = "webhook_secret_set"
     DECISION = "decision"
     OVERRIDE = "override"
     ALLOCATION_STARTED = "allocation_started"
@@ -49,7 +54,6 @@ class OrgRecord:
     policy_version: str
     policy_source: str
     policy_yaml: str
-    time_zone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +123,65 @@ class BreachChange:
     breach: Breach
 
 
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """An API token as stored: never the token, only what an administrator may see."""
+
+    id: int
+    org_id: str
+    label: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """An audit chain's head at a moment, kept elsewhere to prove later that no row at or
+    before it was removed or altered."""
+
+    org: str
+    seq: int
+    hash: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    """Where an organisation's chain is broken: `seq` is the row altered or removed."""
+
+    org_id: str
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"audit log of {self.org_id!r} is broken at row {self.seq}: {self.problem}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One row as stored: `data` is the canonical JSON of its record, as hashed."""
+
+    seq: int
+    at: dt.datetime
+    kind: str
+    actor: str
+    data: str
+    prev_hash: str
+    hash: str
+
+
 Platform = Literal["slack", "teams"]
 
 
 class OrganisationsPort(Protocol):
     async def get(self, org_id: str) -> OrgRecord | None: ...
+
+    async def create(
+        self, org_id: str, name: str, policy: PolicyFile, policy_source: str, policy_yaml: str
+    ) -> OrgRecord:
+        """Raises `OrganisationExists`."""
+        ...
 
 
 class TeamsPort(Protocol):
@@ -169,10 +227,6 @@ class PeoplePort(Protocol):
         team_ref: str | None,
         manager_ref: str | None,
         occurred_at: dt.datetime,
-    ) -> bool: ...
-
-    async def link_chat(
-        self, person_id: int, platform: Platform, tenant: str, user_id: str
     ) -> bool: ...
 
     async def set_asye(
@@ -227,8 +281,8 @@ class CasesPort(Protocol):
 
 
 class ReceiptsPort(Protocol):
-    async def record(self, webhook_id: str, org_id: str, event_type: str) -> bool:
-        """False when this delivery id was seen before (a redelivery)."""
+    async def record(self, org_id: str, webhook_id: str, event_type: str, at: dt.datetime) -> bool:
+        """False when this organisation has seen this delivery id before (a redelivery)."""
         ...
 
 
@@ -273,15 +327,69 @@ class BreachesPort(Protocol):
 
 
 class AuditPort(Protocol):
-    async def append(
-        self,
-        org_id: str,
-        kind: AuditKind,
-        actor: str,
-        data: Mapping[str, JsonValue],
-        at: dt.datetime,
-    ) -> int:
+    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
         """Append to the organisation's hash chain; returns the row's sequence number."""
+        ...
+
+    async def head(self, org_id: str) -> Checkpoint | None:
+        """The chain's last row now; None before the organisation's first row."""
+        ...
+
+    async def verify(self, checkpoints: Sequence[Checkpoint] = ()) -> tuple[ChainProblem, ...]:
+        """Walk every organisation's chain; each must also still hold its checkpoints."""
+        ...
+
+    def export(self, org_id: str, start: dt.datetime, end: dt.datetime) -> AsyncIterator[AuditRow]:
+        """Rows with `start <= at < end`, in chain order."""
+        ...
+
+
+class TokensPort(Protocol):
+    """API bearer tokens, kept as SHA-256 digests: storage never sees a token."""
+
+    async def create(
+        self, org_id: str, digest: str, label: str, at: dt.datetime
+    ) -> TokenRecord: ...
+
+    async def find(self, digest: str) -> TokenRecord | None:
+        """The live (not revoked) token with this digest."""
+        ...
+
+    async def of_org(self, org_id: str) -> tuple[TokenRecord, ...]: ...
+
+    async def revoke(self, org_id: str, token_id: int, at: dt.datetime) -> TokenRecord | None:
+        """The token as revoked (now, or earlier); None when the organisation has no such token."""
+        ...
+
+    async def touch(self, token_id: int, at: dt.datetime) -> None:
+        """Record that the token was used at `at`."""
+        ...
+
+
+class ChatDirectoryPort(Protocol):
+    """Who a chat user is: a Slack (workspace, user) or Teams (tenant, AAD object) identity
+    belongs to one person."""
+
+    async def link(self, person_id: int, platform: Platform, tenant: str, user_id: str) -> bool:
+        """Map the identity to the person (moving it if another had it); True if it changed."""
+        ...
+
+    async def slack_person(self, team_id: str, user_id: str) -> PersonRecord | None: ...
+
+    async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None: ...
+
+
+class WebhookSecretsPort(Protocol):
+    """An organisation's own secrets for signing case events, newest first."""
+
+    async def add(
+        self, org_id: str, secret: str, at: dt.datetime, keep_previous_until: dt.datetime
+    ) -> int:
+        """Store a new current secret; the previous current one stays valid until the given time."""
+        ...
+
+    async def valid(self, org_id: str, at: dt.datetime) -> tuple[str, ...]:
+        """The secrets valid at `at`; empty when the organisation has none of its own."""
         ...
 
 
@@ -297,6 +405,8 @@ class UnitOfWork(Protocol):
     @property
     def people(self) -> PeoplePort: ...
     @property
+    def directory(self) -> ChatDirectoryPort: ...
+    @property
     def cases(self) -> CasesPort: ...
     @property
     def allocations(self) -> AllocationsPort: ...
@@ -304,13 +414,29 @@ class UnitOfWork(Protocol):
     def breaches(self) -> BreachesPort: ...
     @property
     def audit(self) -> AuditPort: ...
+    @property
+    def tokens(self) -> TokensPort: ...
+    @property
+    def webhook_secrets(self) -> WebhookSecretsPort: ...
 
 
 class Transactions(Protocol):
+    """Opens units of work. Storage failures surface as `handlers.errors.StorageError`
+    (`Busy` when a retry may succeed); nothing of the database library leaks out."""
+
     def write(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One write transaction: commits once on success, rolls back on any error."""
         ...
 
     def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A read-only transaction: one consistent view, no lock on writers."""
+        ...
+
+    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work`, one whole transaction, again when it lost a race that a retry wins
+        (two first inserts of one key, a lock timeout); raises `Busy` after the last try."""
+        ...
+
+    async def ping(self) -> None:
+        """One round trip to the database; raises `StorageError` when it cannot."""
         ...

@@ -18,7 +18,7 @@ from policy.engine import (
     decide,
     entitlements,
 )
-from policy.errors import PolicyError, PolicyFileError, RequestError, UnknownPolicyError
+from policy.errors import InputError, PolicyError, PolicyFileError, UnknownPolicyError
 from policy.loader import lint_warnings, parse_policy
 from policy.presets import load_preset, preset_ids, preset_text
 from policy.requests import (
@@ -43,13 +43,13 @@ __all__ = [
     "DecisionRequest",
     "Entitlement",
     "Entitlements",
+    "InputError",
     "Outcome",
     "Override",
     "PolicyError",
     "PolicyFile",
     "PolicyFileError",
     "Reason",
-    "RequestError",
     "Role",
     "StaffRole",
     "UnknownPolicyError",

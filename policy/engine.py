@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from policy.clock import Pause, clock_rate, date_of_month, months_of_practice
-from policy.errors import RequestError
+from policy.errors import InputError
 from policy.loader import unknown_message
 from policy.requests import Case, CaseloadRequest, DecisionRequest, Override, Worker
 from policy.schema import (
@@ -798,17 +798,17 @@ def _check_caseload(compiled: CompiledPolicy, caseload: tuple[Case, ...]) -> Non
 
 def _check_case(compiled: CompiledPolicy, case: Case, where: str) -> None:
     if case.work_type not in compiled.work_types:
-        raise RequestError(
+        raise InputError(
             f"{where}.work_type", unknown_message(case.work_type, compiled.work_types, "work type")
         )
     for flag in case.flags:
         if flag not in compiled.flags:
-            raise RequestError(f"{where}.flags", unknown_message(flag, compiled.flags, "flag"))
+            raise InputError(f"{where}.flags", unknown_message(flag, compiled.flags, "flag"))
 
 
 def _check_record(compiled: CompiledPolicy, worker: Worker) -> None:
     for agreement in worker.agreements:
         if agreement not in compiled.agreements:
-            raise RequestError(
+            raise InputError(
                 "worker.agreements", unknown_message(agreement, compiled.agreements, "agreement")
             )

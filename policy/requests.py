@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from policy.clock import Pause
-from policy.errors import RequestError
+from policy.errors import InputError, input_error
 from policy.schema import Role, StaffRole
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -146,31 +146,8 @@ def parse_pause(data: Any) -> PauseIn:
 
 def _parse(adapter: TypeAdapter[T], data: Any) -> T:
     if not isinstance(data, dict):
-        raise RequestError("request", "must be a JSON object")
+        raise InputError("request", "must be a JSON object")
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
-        err = min(exc.errors(), key=lambda e: e["type"] not in EXTRA_FIELD)
-        raise RequestError(_field(err["loc"]), _explain(err)) from None
-
-
-EXTRA_FIELD = ("extra_forbidden", "unexpected_keyword_argument")
-"""How pydantic names a key that is not a field (models, dataclasses)."""
-
-
-def _field(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
-    return out or "request"
-
-
-def _explain(err: Any) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "is required"
-    if kind in EXTRA_FIELD:
-        return "is not a field of this request (the product keeps no names, addresses or notes)"
-    if kind == "enum":
-        return f"{err.get('input')!r} is not allowed; {err['msg'].removeprefix('Input should be ')}"
-    return str(err["msg"]).removeprefix("Value error, ")
+        raise input_error(exc) from None

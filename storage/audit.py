@@ -7,22 +7,19 @@ Appends lock the head row, so concurrent writers cannot fork a chain.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import IO
+from collections.abc import AsyncIterator, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.ports import AuditKind, JsonValue
+from handlers.audit import AuditRecord, JsonValue
+from handlers.ports import AuditRow, ChainProblem, Checkpoint
 from storage.models import AuditEntry, AuditHead, Organisation
 
 GENESIS = "0" * 64
-EXPORT_COLUMNS = ("seq", "at", "kind", "actor", "data", "prev_hash", "hash")
 
 
 def canonical(value: JsonValue) -> str:
@@ -47,24 +44,15 @@ def row_hash(
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class ChainProblem:
-    """The first place a chain is broken: `seq` is the row altered or removed."""
-
-    org_id: str
-    seq: int
-    problem: str
-
-    def __str__(self) -> str:
-        return f"audit log of {self.org_id!r} is broken at row {self.seq}: {self.problem}"
-
-
 ALTERED = "its content no longer matches its hash (altered)"
 RELINKED = "it does not follow the row before it (a row before it was altered or removed)"
 REMOVED = "the row is missing (removed)"
 TAIL_REMOVED = "the chain ends early: the last row(s) were removed"
 HEAD_ALTERED = "the last row does not match the recorded chain head (altered)"
 HEAD_MISSING = "the recorded chain head was removed"
+CHECKPOINT_MISSING = "the chain no longer reaches this checkpoint: rows at its end were removed"
+CHECKPOINT_ALTERED = "this row no longer has the hash its checkpoint recorded (altered)"
+UNKNOWN_ORG = "the checkpoint names an organisation that has no audit log here"
 
 
 class AuditLog:
@@ -73,28 +61,21 @@ class AuditLog:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def append(
-        self,
-        org_id: str,
-        kind: AuditKind,
-        actor: str,
-        data: Mapping[str, JsonValue],
-        at: dt.datetime,
-    ) -> int:
+    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
         head = await self._session.scalar(
             select(AuditHead).where(AuditHead.org_id == org_id).with_for_update()
         )
         if head is None:
             head = AuditHead(org_id=org_id, seq=0, hash=GENESIS)
             self._session.add(head)
-        seq, text = head.seq + 1, canonical(dict(data))
-        digest = row_hash(org_id, seq, at, kind.value, actor, text, head.hash)
+        seq, text = head.seq + 1, canonical(record.data())
+        digest = row_hash(org_id, seq, at, record.kind.value, actor, text, head.hash)
         self._session.add(
             AuditEntry(
                 org_id=org_id,
                 seq=seq,
                 at=at,
-                kind=kind.value,
+                kind=record.kind.value,
                 actor=actor,
                 data=text,
                 prev_hash=head.hash,
@@ -105,39 +86,60 @@ class AuditLog:
         await self._session.flush()
         return seq
 
-    async def verify(self) -> ChainProblem | None:
-        """Walk every organisation's chain (every organisation has one from its creation)."""
+    async def head(self, org_id: str) -> Checkpoint | None:
+        row = await self._session.scalar(
+            select(AuditEntry)
+            .where(AuditEntry.org_id == org_id)
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        )
+        return None if row is None else Checkpoint(org_id, row.seq, row.hash, row.at)
+
+    async def verify(self, checkpoints: Sequence[Checkpoint] = ()) -> tuple[ChainProblem, ...]:
+        """Walk every organisation's chain (every organisation has one from its creation),
+        reporting the first break in each, and each checkpoint the chain no longer holds."""
         heads = {h.org_id: h for h in await self._session.scalars(select(AuditHead))}
         orgs = sorted(
             set(heads)
             | set(await self._session.scalars(select(Organisation.id)))
             | set(await self._session.scalars(select(AuditEntry.org_id).distinct()))
         )
+        problems: list[ChainProblem] = []
         for org_id in orgs:
-            problem = await self._verify_org(org_id, heads.get(org_id))
-            if problem is not None:
-                return problem
-        return None
+            mine = [c for c in checkpoints if c.org == org_id]
+            problems += await self._verify_org(org_id, heads.get(org_id), mine)
+        problems += [
+            ChainProblem(c.org, c.seq, UNKNOWN_ORG) for c in checkpoints if c.org not in orgs
+        ]
+        return tuple(problems)
 
-    async def _verify_org(self, org_id: str, head: AuditHead | None) -> ChainProblem | None:
+    async def _verify_org(
+        self, org_id: str, head: AuditHead | None, checkpoints: list[Checkpoint]
+    ) -> list[ChainProblem]:
+        wanted = {c.seq: c.hash for c in checkpoints}
+        problems: list[ChainProblem] = []
         expected_seq, prev = 1, GENESIS
+        broken: ChainProblem | None = None
         async for row in self._rows(org_id):
+            if row.seq in wanted and wanted.pop(row.seq) != row.hash:
+                problems.append(ChainProblem(org_id, row.seq, CHECKPOINT_ALTERED))
+            if broken is not None:
+                continue
             if row.seq != expected_seq:
-                return ChainProblem(org_id, expected_seq, REMOVED)
-            if row.prev_hash != prev:
-                return ChainProblem(org_id, row.seq, RELINKED)
-            digest = row_hash(org_id, row.seq, row.at, row.kind, row.actor, row.data, row.prev_hash)
-            if digest != row.hash:
-                return ChainProblem(org_id, row.seq, ALTERED)
-            expected_seq, prev = row.seq + 1, row.hash
-        last = expected_seq - 1
-        if head is None:
-            return ChainProblem(org_id, last + 1, REMOVED if last == 0 else HEAD_MISSING)
-        if head.seq > last:
-            return ChainProblem(org_id, last + 1, TAIL_REMOVED)
-        if head.seq != last or head.hash != prev:
-            return ChainProblem(org_id, last, HEAD_ALTERED)
-        return None
+                broken = ChainProblem(org_id, expected_seq, REMOVED)
+            elif row.prev_hash != prev:
+                broken = ChainProblem(org_id, row.seq, RELINKED)
+            elif (
+                row_hash(org_id, row.seq, row.at, row.kind, row.actor, row.data, row.prev_hash)
+                != row.hash
+            ):
+                broken = ChainProblem(org_id, row.seq, ALTERED)
+            else:
+                expected_seq, prev = row.seq + 1, row.hash
+        problems += [ChainProblem(org_id, seq, CHECKPOINT_MISSING) for seq in sorted(wanted)]
+        if broken is None:
+            broken = _head_problem(org_id, head, expected_seq - 1, prev)
+        return ([broken] if broken is not None else []) + problems
 
     async def _rows(
         self, org_id: str, start: dt.datetime | None = None, end: dt.datetime | None = None
@@ -151,24 +153,21 @@ class AuditLog:
         async for row in result:
             yield row
 
-    async def export_csv(
-        self, org_id: str, start: dt.datetime, end: dt.datetime, out: IO[str]
-    ) -> int:
-        """Write rows with `start <= at < end` as CSV for an inspection; returns the count."""
-        writer = csv.writer(out)
-        writer.writerow(EXPORT_COLUMNS)
-        count = 0
+    async def export(
+        self, org_id: str, start: dt.datetime, end: dt.datetime
+    ) -> AsyncIterator[AuditRow]:
         async for row in self._rows(org_id, start, end):
-            writer.writerow(
-                (
-                    row.seq,
-                    row.at.isoformat(),
-                    row.kind,
-                    row.actor,
-                    row.data,
-                    row.prev_hash,
-                    row.hash,
-                )
-            )
-            count += 1
-        return count
+            yield AuditRow(row.seq, row.at, row.kind, row.actor, row.data, row.prev_hash, row.hash)
+
+
+def _head_problem(
+    org_id: str, head: AuditHead | None, last: int, last_hash: str
+) -> ChainProblem | None:
+    """An intact chain must end where the recorded head says it does."""
+    if head is None:
+        return ChainProblem(org_id, last + 1, REMOVED if last == 0 else HEAD_MISSING)
+    if head.seq > last:
+        return ChainProblem(org_id, last + 1, TAIL_REMOVED)
+    if head.seq != last or head.hash != last_hash:
+        return ChainProblem(org_id, last, HEAD_ALTERED)
+    return None

@@ -8,21 +8,23 @@ to the busy timeout); on PostgreSQL the repositories lock the rows they depend o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from handlers.errors import Busy, SchemaMissing, Unreachable
 
 _WRITE = "caseload_write"
 """Execution option marking connections of write transactions (SQLite takes the lock)."""
@@ -106,25 +108,27 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class StorageBusy(Exception):
-    """The database stayed busy (locked, or lost a race) through every retry."""
+class Conflicted(Busy):
+    """Two transactions raced to insert the same key first (PostgreSQL; SQLite serialises
+    writers): the loser's retry finds the winner's row."""
 
 
-T = TypeVar("T")
+_MISSING_TABLE = ("no such table", "does not exist")
 
 
-async def retry_transient(work: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
-    """Run a whole transaction again when it lost a race that a retry wins.
-
-    Two first inserts of the same key on PostgreSQL, a serialisation failure, or a SQLite
-    writer that waited out the busy timeout. Nothing was committed by the failed attempt.
-    """
-    failures = 0
-    while True:
-        try:
-            return await work()
-        except (IntegrityError, OperationalError) as exc:
-            failures += 1
-            if failures >= attempts:
-                raise StorageBusy(type(exc.orig or exc).__name__) from exc
-            await asyncio.sleep(0.02 * 2**failures)
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn the database library's failures into the ports' `StorageError`s."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise Conflicted() from exc
+    except (OperationalError, ProgrammingError) as exc:
+        message = str(exc.orig or exc)
+        if any(words in message for words in _MISSING_TABLE):
+            raise SchemaMissing(detail=type(exc.orig or exc).__name__) from exc
+        if isinstance(exc, ProgrammingError):
+            raise
+        raise Busy() from exc
+    except (InterfaceError, OSError) as exc:
+        raise Unreachable(detail=type(exc).__name__) from exc

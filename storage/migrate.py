@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from storage.db import Database, connect
+from storage.db import Database, storage_errors
 
 SCRIPTS = Path(__file__).with_name("migrations")
 
@@ -21,18 +21,10 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-async def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` up to `revision` (creating a SQLite file if needed)."""
-    db = connect(url)
-    try:
-        await upgrade_database(db, revision)
-    finally:
-        await db.dispose()
-
-
 async def upgrade_database(db: Database, revision: str = "head") -> None:
-    async with db.engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+    with storage_errors():
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
 async def current(db: Database) -> str | None:

@@ -82,7 +82,6 @@ class Organisation(Base):
     """The preset or file name the policy came from (used to resolve `extends:`)."""
     policy_yaml: Mapped[str] = mapped_column(Text)
     """The policy text in force, so every decision can be reproduced and audited."""
-    time_zone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -248,12 +247,13 @@ class BreachRow(Base):
 
 
 class WebhookReceipt(Base):
-    """Each `webhook-id` seen, so a redelivery is acknowledged and changes nothing."""
+    """Each `webhook-id` an organisation's case system sent, so a redelivery is acknowledged
+    and changes nothing; ids are the sender's, so they are unique only within one sender."""
 
     __tablename__ = "webhook_receipts"
 
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
     webhook_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
     event_type: Mapped[str] = mapped_column(Code)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -268,7 +268,22 @@ class ApiToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookSecret(Base):
+    """An organisation's own Standard Webhooks secret. It must be kept as it is (a receiver
+    computes the HMAC with it), so the database is as sensitive as the environment."""
+
+    __tablename__ = "webhook_secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    secret: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """None while it is the current secret; set when a newer one replaces it."""
 
 
 class AuditEntry(Base):

@@ -10,33 +10,33 @@ transaction: retry the event (SQLite serialises writers, so it never happens the
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import hashlib
-import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.errors import OrganisationExists, UnknownOrganisation
+from handlers.errors import Busy, OrganisationExists
 from handlers.ports import (
     AllocationRecord,
     BreachChange,
     CaseRecord,
     OrgRecord,
     PersonRecord,
+    Platform,
     Source,
     TeamRecord,
+    TokenRecord,
 )
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
 from storage.audit import AuditLog
-from storage.db import Database
+from storage.db import Conflicted, Database, storage_errors
 from storage.models import (
     Allocation,
     ApiToken,
@@ -52,12 +52,11 @@ from storage.models import (
     PersonRole,
     Team,
     WebhookReceipt,
+    WebhookSecret,
 )
 
 STUB_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 """`occurred_at` of rows created only because something referred to them: any event wins."""
-
-Platform = Literal["slack", "teams"]
 
 
 def _newer(row_time: dt.datetime, occurred_at: dt.datetime) -> bool:
@@ -104,7 +103,6 @@ def _org_record(row: Organisation) -> OrgRecord:
         policy_version=row.policy_version,
         policy_source=row.policy_source,
         policy_yaml=row.policy_yaml,
-        time_zone=row.time_zone,
     )
 
 
@@ -116,12 +114,6 @@ class Organisations:
         row = await self._s.get(Organisation, org_id)
         return None if row is None else _org_record(row)
 
-    async def require(self, org_id: str) -> OrgRecord:
-        org = await self.get(org_id)
-        if org is None:
-            raise UnknownOrganisation(org=org_id)
-        return org
-
     async def create(
         self,
         org_id: str,
@@ -129,7 +121,6 @@ class Organisations:
         policy: PolicyFile,
         policy_source: str,
         policy_yaml: str,
-        time_zone: str = "Europe/London",
     ) -> OrgRecord:
         if await self._s.get(Organisation, org_id) is not None:
             raise OrganisationExists(org=org_id)
@@ -140,7 +131,6 @@ class Organisations:
             policy_version=policy.version,
             policy_source=policy_source,
             policy_yaml=policy_yaml,
-            time_zone=time_zone,
         )
         self._s.add(row)
         await self._s.flush()
@@ -200,13 +190,6 @@ class Teams:
         row = await self._row(org_id, ref)
         return await _put(self._s, row, Team, {"org_id": org_id, "ref": ref}, values, occurred_at)
 
-    async def channel(self, team_id: int, platform: Platform) -> str | None:
-        """Where this team's alerts go on a platform."""
-        row = await self._s.get(Team, team_id)
-        if row is None:
-            return None
-        return row.slack_channel_id if platform == "slack" else row.teams_channel_id
-
 
 # --- people ----------------------------------------------------------------------------
 
@@ -223,7 +206,7 @@ class People:
         self._s = session
         self._workers: dict[int, Worker | None] = {}
 
-    async def _record(self, row: Person) -> PersonRecord:
+    async def record(self, row: Person) -> PersonRecord:
         roles = await self._s.scalars(select(PersonRole.role).where(PersonRole.person_id == row.id))
         return PersonRecord(
             id=row.id,
@@ -240,16 +223,16 @@ class People:
 
     async def get(self, org_id: str, ref: str) -> PersonRecord | None:
         row = await self._s.scalar(self._by_ref(org_id, ref))
-        return None if row is None else await self._record(row)
+        return None if row is None else await self.record(row)
 
     async def get_by_id(self, person_id: int) -> PersonRecord | None:
         row = await self._s.get(Person, person_id)
-        return None if row is None else await self._record(row)
+        return None if row is None else await self.record(row)
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         """`SELECT ... FOR UPDATE` (PostgreSQL); SQLite's write transaction already locks."""
         row = await self._s.scalar(self._by_ref(org_id, ref).with_for_update())
-        return None if row is None else await self._record(row)
+        return None if row is None else await self.record(row)
 
     async def ensure(self, org_id: str, ref: str) -> int:
         """The person's id, creating a placeholder that their own event will fill in."""
@@ -299,43 +282,6 @@ class People:
             await self._s.flush()
             changed = True
         return changed
-
-    async def link_chat(
-        self, person_id: int, platform: Platform, tenant: str, user_id: str
-    ) -> bool:
-        """Map a Slack (workspace, user) or Teams (tenant, AAD object) identity to a person.
-
-        An identity belongs to one person: linking it again moves it.
-        """
-        row = await self._s.scalar(
-            select(ChatIdentity).where(
-                ChatIdentity.platform == platform,
-                ChatIdentity.tenant == tenant,
-                ChatIdentity.user_id == user_id,
-            )
-        )
-        if row is None:
-            self._s.add(
-                ChatIdentity(person_id=person_id, platform=platform, tenant=tenant, user_id=user_id)
-            )
-        elif row.person_id != person_id:
-            row.person_id = person_id
-        else:
-            return False
-        await self._s.flush()
-        return True
-
-    async def by_chat(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
-        row = await self._s.scalar(
-            select(Person)
-            .join(ChatIdentity, ChatIdentity.person_id == Person.id)
-            .where(
-                ChatIdentity.platform == platform,
-                ChatIdentity.tenant == tenant,
-                ChatIdentity.user_id == user_id,
-            )
-        )
-        return None if row is None else await self._record(row)
 
     async def set_asye(
         self,
@@ -417,6 +363,54 @@ class People:
             reviews_passed=frozenset(passed),
             agreements=frozenset(agreements),
         )
+
+
+# --- chat identities -------------------------------------------------------------------
+
+
+class Directory:
+    """Who a chat user is; satisfies `handlers.ports.ChatDirectoryPort`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def link(self, person_id: int, platform: Platform, tenant: str, user_id: str) -> bool:
+        """An identity belongs to one person: linking it again moves it."""
+        row = await self._s.scalar(
+            select(ChatIdentity).where(
+                ChatIdentity.platform == platform,
+                ChatIdentity.tenant == tenant,
+                ChatIdentity.user_id == user_id,
+            )
+        )
+        if row is None:
+            self._s.add(
+                ChatIdentity(person_id=person_id, platform=platform, tenant=tenant, user_id=user_id)
+            )
+        elif row.person_id != person_id:
+            row.person_id = person_id
+        else:
+            return False
+        await self._s.flush()
+        return True
+
+    async def slack_person(self, team_id: str, user_id: str) -> PersonRecord | None:
+        return await self._person("slack", team_id, user_id)
+
+    async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None:
+        return await self._person("teams", tenant_id, aad_object_id)
+
+    async def _person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
+        row = await self._s.scalar(
+            select(Person)
+            .join(ChatIdentity, ChatIdentity.person_id == Person.id)
+            .where(
+                ChatIdentity.platform == platform,
+                ChatIdentity.tenant == tenant,
+                ChatIdentity.user_id == user_id,
+            )
+        )
+        return None if row is None else await People(self._s).record(row)
 
 
 # --- cases and allocations -------------------------------------------------------------
@@ -642,85 +636,103 @@ class Breaches:
         return tuple(changes)
 
 
-# --- webhook receipts and API tokens ---------------------------------------------------
+# --- webhook receipts, API tokens and webhook secrets -----------------------------------
 
 
 class Receipts:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def record(self, webhook_id: str, org_id: str, event_type: str) -> bool:
-        """Remember a `webhook-id`; False when it was seen before (a redelivery)."""
+    async def record(self, org_id: str, webhook_id: str, event_type: str, at: dt.datetime) -> bool:
+        """Remember a `webhook-id`; False when this organisation sent it before."""
         insert = pg_insert if self._s.get_bind().dialect.name == "postgresql" else sqlite_insert
         result = await self._s.execute(
             insert(WebhookReceipt)
-            .values(
-                webhook_id=webhook_id,
-                org_id=org_id,
-                event_type=event_type,
-                received_at=dt.datetime.now(dt.UTC),
-            )
-            .on_conflict_do_nothing(index_elements=["webhook_id"])
+            .values(org_id=org_id, webhook_id=webhook_id, event_type=event_type, received_at=at)
+            .on_conflict_do_nothing(index_elements=["org_id", "webhook_id"])
         )
         return bool(getattr(result, "rowcount", 0))
 
 
-TOKEN_PREFIX = "clb_"
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRecord:
-    id: int
-    org_id: str
-    label: str
-    created_at: dt.datetime
-    revoked: bool
-
-
 def _token_record(row: ApiToken) -> TokenRecord:
     return TokenRecord(
-        row.id, row.org_id, row.label, row.created_at, revoked=row.revoked_at is not None
+        id=row.id,
+        org_id=row.org_id,
+        label=row.label,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
     )
 
 
 class Tokens:
-    """API bearer tokens: the token is returned once at creation; only its SHA-256 is kept."""
+    """API bearer tokens by their SHA-256 digest; satisfies `handlers.ports.TokensPort`."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def create(self, org_id: str, label: str = "") -> tuple[str, TokenRecord]:
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        row = ApiToken(
-            org_id=org_id,
-            token_sha256=token_digest(token),
-            label=label,
-            created_at=dt.datetime.now(dt.UTC),
-        )
+    async def create(self, org_id: str, digest: str, label: str, at: dt.datetime) -> TokenRecord:
+        row = ApiToken(org_id=org_id, token_sha256=digest, label=label, created_at=at)
         self._s.add(row)
         await self._s.flush()
-        return token, _token_record(row)
+        return _token_record(row)
 
-    async def find(self, token: str) -> TokenRecord | None:
-        """The live token presented; None for unknown or revoked tokens."""
+    async def find(self, digest: str) -> TokenRecord | None:
         row = await self._s.scalar(
-            select(ApiToken).where(
-                ApiToken.token_sha256 == token_digest(token), ApiToken.revoked_at.is_(None)
-            )
+            select(ApiToken).where(ApiToken.token_sha256 == digest, ApiToken.revoked_at.is_(None))
         )
         return None if row is None else _token_record(row)
 
-    async def revoke(self, token_id: int) -> bool:
+    async def of_org(self, org_id: str) -> tuple[TokenRecord, ...]:
+        rows = await self._s.scalars(
+            select(ApiToken).where(ApiToken.org_id == org_id).order_by(ApiToken.id)
+        )
+        return tuple(_token_record(r) for r in rows)
+
+    async def revoke(self, org_id: str, token_id: int, at: dt.datetime) -> TokenRecord | None:
         row = await self._s.get(ApiToken, token_id)
-        if row is None or row.revoked_at is not None:
-            return False
-        row.revoked_at = dt.datetime.now(dt.UTC)
+        if row is None or row.org_id != org_id:
+            return None
+        if row.revoked_at is None:
+            row.revoked_at = at
+            await self._s.flush()
+        return _token_record(row)
+
+    async def touch(self, token_id: int, at: dt.datetime) -> None:
+        await self._s.execute(
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at)
+        )
+
+
+class WebhookSecrets:
+    """Satisfies `handlers.ports.WebhookSecretsPort`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(
+        self, org_id: str, secret: str, at: dt.datetime, keep_previous_until: dt.datetime
+    ) -> int:
+        await self._s.execute(
+            update(WebhookSecret)
+            .where(WebhookSecret.org_id == org_id, WebhookSecret.valid_until.is_(None))
+            .values(valid_until=keep_previous_until)
+        )
+        row = WebhookSecret(org_id=org_id, secret=secret, created_at=at)
+        self._s.add(row)
         await self._s.flush()
-        return True
+        return row.id
+
+    async def valid(self, org_id: str, at: dt.datetime) -> tuple[str, ...]:
+        rows = await self._s.scalars(
+            select(WebhookSecret.secret)
+            .where(
+                WebhookSecret.org_id == org_id,
+                WebhookSecret.valid_until.is_(None) | (WebhookSecret.valid_until > at),
+            )
+            .order_by(WebhookSecret.id.desc())
+        )
+        return tuple(rows)
 
 
 # --- the unit of work ------------------------------------------------------------------
@@ -734,27 +746,55 @@ class Store:
         self.orgs = Organisations(session)
         self.teams = Teams(session)
         self.people = People(session)
+        self.directory = Directory(session)
         self.cases = Cases(session)
         self.allocations = Allocations(session)
         self.breaches = Breaches(session)
         self.receipts = Receipts(session)
         self.tokens = Tokens(session)
+        self.webhook_secrets = WebhookSecrets(session)
         self.audit = AuditLog(session)
 
 
-class Storage:
-    """Opens transactions over a `Database`; satisfies `handlers.ports.Transactions`."""
+T = TypeVar("T")
 
-    def __init__(self, db: Database) -> None:
+
+class Storage:
+    """Opens transactions over a `Database`; satisfies `handlers.ports.Transactions`.
+
+    Database failures leave here as `handlers.errors.StorageError`, never as a driver's
+    or SQLAlchemy's own exception.
+    """
+
+    def __init__(self, db: Database, retry_attempts: int = 4) -> None:
         self.db = db
+        self._attempts = retry_attempts
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Store]:
         """A serialised write transaction: commits once at the end, or rolls back."""
-        async with self.db.write() as session:
-            yield Store(session)
+        with storage_errors():
+            async with self.db.write() as session:
+                yield Store(session)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Store]:
-        async with self.db.read() as session:
-            yield Store(session)
+        with storage_errors():
+            async with self.db.read() as session:
+                yield Store(session)
+
+    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+        failures = 0
+        while True:
+            try:
+                return await work()
+            except (Busy, Conflicted) as exc:
+                failures += 1
+                if failures >= self._attempts:
+                    raise Busy() from exc
+                await asyncio.sleep(0.02 * 2**failures)
+
+    async def ping(self) -> None:
+        with storage_errors():
+            async with self.db.read() as session:
+                await session.execute(select(1))

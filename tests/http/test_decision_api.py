@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from handlers.allocations import compiled_policy
+from handlers import admin
 from handlers.events import event_day
+from handlers.policy_cache import compiled_policy
 from policy import DecisionRequest, decide
 from policy.requests import parse_case, parse_override
 from policy.views import decision_json
@@ -20,7 +21,7 @@ from tests.http.conftest import (
     Api,
     at,
     audit_kinds,
-    audit_problem,
+    audit_problems,
     audit_rows,
     create_token,
     event,
@@ -73,7 +74,7 @@ async def seeded(api: Api) -> Api:
 
 async def _token_id(storage: Storage, token: str) -> int:
     async with storage.read() as s:
-        found = await s.tokens.find(token)
+        found = await s.tokens.find(admin.token_digest(token))
     assert found is not None
     return found.id
 
@@ -142,8 +143,8 @@ async def test_a_revoked_token_is_401(seeded: Api) -> None:
     token = await create_token(seeded.storage, STOKE)
     response = await seeded.get("/api/v1/workers/NQ-1/breaches", token)
     assert response.status == 200
-    async with seeded.storage.write() as s:
-        assert await s.tokens.revoke(await _token_id(seeded.storage, token))
+    token_id = await _token_id(seeded.storage, token)
+    await admin.revoke_token(seeded.storage, STOKE, token_id, "cli", dt.datetime.now(dt.UTC))
     response = await seeded.get("/api/v1/workers/NQ-1/breaches", token)
     assert response.status == 401
 
@@ -220,12 +221,13 @@ async def test_decision_matches_the_engine_on_the_stored_caseload(seeded: Api) -
             outcome,
         )
         assert logged["on"] == ON.isoformat()
-        assert logged["blocking_rules"] == [
-            r["rule"] for r in answer["reasons"] if r["effect"] != "allow"
+        assert logged["source"] == "api"
+        assert [(r["rule"], r["effect"]) for r in logged["reasons"]] == [
+            (r["rule"], r["effect"]) for r in answer["reasons"]
         ]
     assert len(await audit_rows(api.db, "decision")) == len(PROPOSALS)
     assert "override" not in await audit_kinds(api.db)
-    assert await audit_problem(api.db) is None
+    assert await audit_problems(api.db) == ()
 
 
 async def test_an_overridden_decision_logs_the_override(seeded: Api) -> None:
@@ -250,9 +252,10 @@ async def test_an_overridden_decision_logs_the_override(seeded: Api) -> None:
     (override,) = await audit_rows(api.db, "override")
     assert override["justification"] == justification
     assert override["approver_role"] == "team_manager"
+    assert override["approver"] is None  # the API names a role, not a person
     assert override["rules"] == [r["rule"] for r in answer["reasons"] if r.get("overridden")]
     assert override["rules"] == ["stoke.cp.lead-from-nine-months"]
-    assert await audit_problem(api.db) is None
+    assert await audit_problems(api.db) == ()
 
 
 async def test_an_override_the_rule_does_not_accept_is_not_logged_as_one(seeded: Api) -> None:

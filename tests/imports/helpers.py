@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 
-from handlers.imports import ALLOCATION_COLUMNS, STAFF_COLUMNS, CsvFile
+from bot.csv_import import ALLOCATION_COLUMNS, STAFF_COLUMNS, CsvFile
 
 TEAM = {"team_ref": "T-A", "team_name": "Assessment A", "team_kind": "assessment"}
 

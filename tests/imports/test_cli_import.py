@@ -72,7 +72,7 @@ def test_skip_bad_rows_exits_with_its_own_code(
     capsys.readouterr()
     assert main([*IMPORT[:3], "--skip-bad-rows", *IMPORT[3:]]) == EXIT_SKIPPED == 3
     captured = capsys.readouterr()
-    assert captured.err.startswith("staff.csv:5: roles: Input should be 'nqsw'")
+    assert captured.err.startswith("staff.csv:5: roles: 'wizard' is not allowed; 'nqsw'")
     assert "rows read: 7 (bad, skipped: 1)" in captured.out
     assert "events: 9; applied: 9" in captured.out
 
@@ -127,5 +127,5 @@ def test_an_unmigrated_database_is_one_line(
     capsys.readouterr()
     assert main(IMPORT) == 2
     err = capsys.readouterr().err
-    assert err.startswith("caseload-bot: database error (OperationalError)")
+    assert err.startswith("caseload-bot: the database is not set up (OperationalError)")
     assert "Traceback" not in err and len(err.splitlines()) == 1

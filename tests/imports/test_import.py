@@ -8,13 +8,12 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from bot.csv_import import CsvFile, ImportReport, import_files
 from handlers.case_events import apply_event
 from handlers.errors import UnknownOrganisation
 from handlers.events import parse_event
-from handlers.imports import CsvFile, ImportReport, import_files
 from handlers.ports import Source
 from policy import Role
-from storage.db import retry_transient
 from storage.models import Allocation, AuditEntry, CaseRow, Person, Team, WebhookReceipt
 from storage.repositories import Storage
 from tests.conftest import T0
@@ -47,7 +46,6 @@ async def run(
         allocations or allocations_file(),
         skip_bad_rows=skip,
         at=at,
-        retry=retry_transient,
     )
 
 
@@ -71,7 +69,7 @@ async def test_import_stores_staff_cases_allocations_and_breaches(
         assert {r.value for r in sw.roles} == {"social_worker", "advanced_practitioner"}
         worker = await s.people.asye_worker(nqsw.id)
         assert worker is not None and (worker.asye_start, worker.fte) == (dt.date(2025, 1, 1), 0.8)
-        assert (await s.people.by_chat("slack", "T0123", "U0456")) == nqsw
+        assert (await s.directory.slack_person("T0123", "U0456")) == nqsw
         caseload = await s.allocations.caseload(nqsw.id, dt.date(2025, 1, 6))
         assert sorted((c.case_id, c.children, c.role) for c in caseload) == [
             ("C-1", 2, Role.LEAD),

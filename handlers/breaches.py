@@ -1,0 +1,36 @@
+"""Keep a worker's stored breaches true: re-evaluated inside every transaction that changes
+their caseload or ASYE record, so what is open is never a day behind the facts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from handlers import audit
+from handlers.policy_cache import compiled_policy
+from handlers.ports import BreachChange, OrgRecord, PersonRecord, UnitOfWork
+from policy import Breach, CaseloadRequest, breaches
+
+
+async def refresh_breaches(
+    uow: UnitOfWork,
+    org: OrgRecord,
+    person: PersonRecord,
+    on: dt.date,
+    at: dt.datetime,
+    actor: str,
+) -> tuple[BreachChange, ...]:
+    """Re-evaluate the worker's breaches on `on`, store them and audit what opened or resolved."""
+    worker = await uow.people.asye_worker(person.id)
+    found: tuple[Breach, ...] = ()
+    if worker is not None:
+        caseload = await uow.allocations.caseload(person.id, on)
+        found = breaches(
+            compiled_policy(org), CaseloadRequest(on=on, worker=worker, caseload=caseload)
+        )
+    changes = await uow.breaches.reconcile(org.id, person.id, found, at)
+    for change in changes:
+        kind = audit.BreachOpened if change.change == "opened" else audit.BreachResolved
+        b = change.breach
+        record = kind(worker=person.ref, rule=b.rule, clause=b.clause, cases=b.case_ids, on=on)
+        await uow.audit.append(org.id, record, actor, at)
+    return changes
