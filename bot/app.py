@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from standardwebhooks import Webhook
 
 from bot import routes_api, routes_case_events, routes_docs
 from bot.http_errors import error_middleware
 from bot.services import REQUEST_ID, SERVICES, Services
 from bot.settings import Settings
+from bot.webhook_signature import WebhookSecrets
 from storage.db import Database, connect
 from storage.repositories import Storage
 
@@ -29,11 +29,11 @@ MAX_BODY = 256 * 1024
 def build_app(settings: Settings, database: Database | None = None) -> web.Application:
     db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
     secret = settings.CASE_EVENTS_SECRET
-    webhook = Webhook(secret.get_secret_value()) if secret is not None else None
+    secrets = WebhookSecrets.parse([secret.get_secret_value()]) if secret is not None else None
     app = web.Application(
         middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY
     )
-    app[SERVICES] = Services(settings=settings, storage=Storage(db), webhook=webhook)
+    app[SERVICES] = Services(settings=settings, storage=Storage(db), webhook_secrets=secrets)
     app.add_routes(routes_case_events.routes)
     app.add_routes(routes_api.routes)
     app.add_routes(routes_docs.routes)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
-from standardwebhooks import Webhook
 
 from bot.settings import Settings
+from bot.webhook_signature import WebhookSecrets
 from storage.repositories import Storage
 
 
@@ -15,8 +15,8 @@ from storage.repositories import Storage
 class Services:
     settings: Settings
     storage: Storage
-    webhook: Webhook | None
-    """Verifies the case system's signatures; None until CASE_EVENTS_SECRET is set."""
+    webhook_secrets: WebhookSecrets | None
+    """What the case system signs with; None until CASE_EVENTS_SECRET is set."""
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
