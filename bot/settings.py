@@ -11,11 +11,16 @@ from functools import cache
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.webhook_signature import WebhookSecrets
+
 
 class Settings(BaseSettings):
     """Names match what other tools rely on: DATABASE_URL, HOST, PORT, CASE_EVENTS_SECRET."""
 
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        case_sensitive=True, extra="ignore", hide_input_in_errors=True
+    )
+    """An error never echoes a value: CASE_EVENTS_SECRET and DATABASE_URL hold secrets."""
 
     DATABASE_URL: str = "sqlite+aiosqlite:///var/caseload-bot.sqlite3"
     """Relative SQLite paths are relative to the working directory; `var/` is created on use."""
@@ -29,8 +34,9 @@ class Settings(BaseSettings):
     @field_validator("CASE_EVENTS_SECRET")
     @classmethod
     def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith("whsec_"):
-            raise ValueError("must start with whsec_ (a Standard Webhooks secret)")
+        """A secret that cannot be decoded is refused with the setting named, not by build_app."""
+        if value is not None:
+            WebhookSecrets.parse([value.get_secret_value()])
         return value
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import json
 from typing import Any
 
 import pytest
@@ -15,6 +20,7 @@ from storage.models import BreachRow, CaseRow, WebhookReceipt
 from storage.repositories import Storage
 from tests.http.conftest import (
     OTHER_SECRET,
+    SECRET,
     STOKE,
     Api,
     at,
@@ -162,7 +168,8 @@ async def test_malformed_timestamp_is_refused(api: Api) -> None:
 async def test_stale_or_future_timestamp_is_refused(api: Api) -> None:
     """Correctly signed, but over five minutes from now: a replay, or a clock gone wrong."""
     body = body_of(event("case.upserted", CIN))
-    for minutes, word in ((-5.5, "old"), (5.5, "new"), (-60 * 24, "old"), (60 * 24 * 365, "new")):
+    old, future = "too old", "too far in the future"
+    for minutes, word in ((-5.5, old), (5.5, future), (-60 * 24, old), (60 * 24 * 365, future)):
         when = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
         answer = await _refused(api, body, sign(body, timestamp=when), minutes)
         assert word in answer["message"]
@@ -176,6 +183,46 @@ async def test_several_signatures_are_accepted_when_one_matches(api: Api) -> Non
     headers["webhook-signature"] = f"v2,AAAA {wrong} {headers['webhook-signature']}"
     response = await api.client.post(PATH, data=body, headers=headers)
     assert response.status == 202, await response.text()
+
+
+async def _accepted_with(api: Api, ref: str, signatures: str) -> None:
+    """POST a case under `signatures`, where `{valid}` stands for the body's own signature;
+    expect 202 and the case stored."""
+    body = body_of(event("case.upserted", {**CIN, "ref": ref}))
+    headers = sign(body)
+    headers["webhook-signature"] = signatures.format(valid=headers["webhook-signature"])
+    response = await api.client.post(PATH, data=body, headers=headers)
+    assert response.status == 202, (signatures, await response.text())
+    assert await _case(api.db, ref) is not None, signatures
+
+
+async def test_a_malformed_entry_before_a_valid_one_is_accepted(api: Api) -> None:
+    """Issue 6: one bad entry made the whole list a 401; the specification says try each."""
+    malformed = [s for s in MALFORMED_SIGNATURES if s.strip()]
+    for i, entry in enumerate(malformed):
+        await _accepted_with(api, f"C-{i}", f"{entry} {{valid}}")
+
+
+async def test_two_spaces_between_entries_are_accepted(api: Api) -> None:
+    wrong = sign(b"another body", secret=OTHER_SECRET)["webhook-signature"]
+    await _accepted_with(api, "C-1", f"{wrong}  {{valid}}")
+
+
+async def test_an_entry_of_an_unknown_version_before_a_valid_one_is_accepted(api: Api) -> None:
+    """`v1a` is the specification's asymmetric (ed25519) signature: a receiver that does not
+    verify it skips it."""
+    ed25519 = "v1a," + base64.b64encode(bytes(range(64))).decode()
+    await _accepted_with(api, "C-1", f"{ed25519} {{valid}}")
+
+
+async def test_only_wrong_signatures_are_refused_and_change_nothing(api: Api) -> None:
+    body = body_of(event("case.upserted", CIN))
+    headers = sign(body)
+    wrong = sign(body, secret=OTHER_SECRET, msg_id=headers["webhook-id"])["webhook-signature"]
+    of_another_body = sign(b"{}", msg_id=headers["webhook-id"])["webhook-signature"]
+    headers["webhook-signature"] = f"{wrong} v1a,AAAA {of_another_body}"
+    answer = await _refused(api, body, headers)
+    assert "none of the v1 signatures" in answer["message"], answer
 
 
 async def test_timestamp_within_tolerance_is_accepted(api: Api) -> None:
@@ -377,19 +424,72 @@ async def test_work_type_of_another_policy_is_refused(api: Api) -> None:
     assert response.status == 400 and answer["field"] == "data.work_type"
 
 
-async def test_body_that_is_not_utf8_is_refused_and_changes_nothing(api: Api) -> None:
-    """Signed correctly over the raw bytes (the specification's HMAC), but not UTF-8.
-
-    `standardwebhooks` verifies text, so the product cannot verify such a body and answers
-    401 naming the reason; either way nothing is stored.
-    """
+async def test_correctly_signed_body_that_is_not_utf8_is_400_and_changes_nothing(
+    api: Api,
+) -> None:
+    """Signed over the raw bytes (the specification's HMAC): the signature holds, so it is the
+    body that is wrong, and the answer says so (it was a 401 while the package verified)."""
     body = body_of(event("case.upserted", CIN)).replace(b"C-1", b"C-\xff")
     before = await snapshot(api.db)
     response = await api.client.post(PATH, data=body, headers=sign(body))
     answer = await response.json()
-    assert response.status == 401, answer
-    assert "UTF-8" in answer["message"]
+    assert response.status == 400, answer
+    assert (answer["error"], answer["field"]) == ("invalid", "body"), answer
+    assert "not UTF-8 JSON" in answer["message"], answer
     assert await snapshot(api.db) == before
+
+
+async def test_forged_body_that_is_not_utf8_is_401(api: Api) -> None:
+    """The signature is checked first: a body that is not UTF-8 earns no 400 without one."""
+    body = body_of(event("case.upserted", CIN)).replace(b"C-1", b"C-\xff")
+    answer = await _refused(api, body, sign(body, secret=OTHER_SECRET))
+    assert "none of the v1 signatures" in answer["message"], answer
+    genuine = body_of(event("case.upserted", CIN))
+    await _refused(api, body, sign(genuine))
+
+
+async def _post_raw(api: Api, msg_id: bytes, body: bytes) -> tuple[int, dict[str, Any]]:
+    """POST over a bare socket, signed over the id's raw bytes: aiohttp's client sends only
+    UTF-8 header values, a sender in another language may send any bytes."""
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    timestamp = str(int(dt.datetime.now(dt.UTC).timestamp())).encode()
+    digest = hmac.new(key, msg_id + b"." + timestamp + b"." + body, hashlib.sha256).digest()
+    head = [
+        b"POST /webhooks/case-events HTTP/1.1",
+        b"Host: localhost",
+        b"Connection: close",
+        b"Content-Type: application/json",
+        b"Content-Length: " + str(len(body)).encode(),
+        b"webhook-id: " + msg_id,
+        b"webhook-timestamp: " + timestamp,
+        b"webhook-signature: v1," + base64.b64encode(digest),
+    ]
+    port = api.client.server.port
+    assert port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+async def test_a_signed_webhook_id_the_store_cannot_keep_is_400(api: Api) -> None:
+    """A correctly signed id that is too long or not UTF-8 (a 500 on PostgreSQL if stored)."""
+    body = body_of(event("case.upserted", CIN))
+    before = await snapshot(api.db)
+    response = await api.client.post(PATH, data=body, headers=sign(body, msg_id="m" * 201))
+    answer = await response.json()
+    assert response.status == 400 and answer["field"] == "webhook-id", answer
+    status, answer = await _post_raw(api, b"msg_\xff", body)
+    assert status == 400, answer
+    assert answer["field"] == "webhook-id" and "not UTF-8" in answer["message"], answer
+    assert await snapshot(api.db) == before
+    status, answer = await _post_raw(api, "msg_é".encode(), body)  # UTF-8: kept
+    assert status == 202, answer
+    async with api.db.read() as session:
+        assert await session.get(WebhookReceipt, (STOKE, "msg_é")) is not None
 
 
 async def test_too_large_body_is_413(api: Api) -> None:

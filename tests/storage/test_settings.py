@@ -1,4 +1,4 @@
-"""Settings: documented defaults, and a webhook secret must look like one."""
+"""Settings: documented defaults, and a webhook secret must be one (never echoed)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def test_environment_is_read_and_secret_is_checked(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CASE_EVENTS_SECRET", "plain")
     with pytest.raises(ValidationError, match="whsec_"):
         Settings()
+
+
+@pytest.mark.parametrize("secret", ["whsec_not/base64!", "whsec_c2VjcmV0c"])
+def test_a_webhook_secret_that_does_not_decode_is_refused_unechoed(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    monkeypatch.setenv("CASE_EVENTS_SECRET", secret)
+    with pytest.raises(ValidationError, match="base64") as refused:
+        Settings()
+    assert "CASE_EVENTS_SECRET" in str(refused.value)
+    assert secret not in str(refused.value)
