@@ -101,23 +101,37 @@ def sign_bytes(body: bytes, *, secret: str, msg_id: str, timestamp: dt.datetime)
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
+class Clock:
+    """The server's time: now, moved on by a test that needs a later day."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+
 class Api:
     """The test client plus the database behind it."""
 
-    def __init__(self, client: TestClient[Any, Any], db: Database) -> None:
+    def __init__(self, client: TestClient[Any, Any], db: Database, clock: Clock) -> None:
         self.client = client
         self.db = db
+        self.clock = clock
         self.storage = Storage(db)
         """For looking at what the server stored, and for setting up as commands do."""
 
     async def deliver(
-        self, value: dict[str, Any] | bytes | str, *, msg_id: str | None = None
+        self,
+        value: dict[str, Any] | bytes | str,
+        *,
+        msg_id: str | None = None,
+        secret: str = SECRET,
     ) -> ClientResponse:
-        """POST one correctly signed event."""
+        """POST one event, signed now (the server's now) with `secret`."""
         body = body_of(value)
-        return await self.client.post(
-            "/webhooks/case-events", data=body, headers=sign(body, msg_id=msg_id)
-        )
+        headers = sign(body, msg_id=msg_id, secret=secret, timestamp=self.clock())
+        return await self.client.post("/webhooks/case-events", data=body, headers=headers)
 
     async def accept(self, value: dict[str, Any], *, msg_id: str | None = None) -> dict[str, Any]:
         """Deliver an event that must be accepted; its JSON answer."""
@@ -194,8 +208,10 @@ async def api(db: Database) -> AsyncIterator[Api]:
     await create_org(storage, STOKE, "stoke-childrens")
     await create_org(storage, OTHER, "dorset-childrens")
     settings = Settings(CASE_EVENTS_SECRET=SECRET)  # type: ignore[arg-type]
-    async with TestClient(TestServer(build_app(bootstrap(settings, database=db)))) as client:
-        yield Api(client, db)
+    clock = Clock()
+    services = bootstrap(settings, database=db, now=clock)
+    async with TestClient(TestServer(build_app(services))) as client:
+        yield Api(client, db, clock)
 
 
 def asye_start(days_ago: int) -> str:
