@@ -186,7 +186,9 @@ async def _end_for_role_change(
     held: AllocationRecord,
     at: dt.datetime,
 ) -> None:
-    ended = await uow.allocations.end(case.id, person.id, request.on, at)
+    # A command is now: it ends the allocation even if the case system's event that started
+    # it carried a time a little ahead of this server's clock.
+    ended = await uow.allocations.end(case.id, person.id, request.on, max(at, held.occurred_at))
     if ended is not None:
         record = audit.AllocationEnded(
             worker=person.ref,

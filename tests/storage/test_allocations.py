@@ -211,3 +211,28 @@ async def test_concurrent_allocations_cannot_both_take_the_last_place(
         held = await s.session.scalar(select(func.count()).select_from(Allocation))
         assert held == 2
         assert await s.audit.verify() == ()
+
+
+async def test_a_role_change_ends_an_allocation_whose_event_was_stamped_ahead(
+    storage: Storage, org: str
+) -> None:
+    """The case system's clock may run ahead of ours (events up to a day ahead are
+    accepted): a manager's change of role now must still end the allocation it started,
+    not collide with it (this was a 503 on every try)."""
+    await _setup(storage, org, ("C-1", "child_in_need", 1))
+    async with storage.write() as s:
+        nq, case = await s.people.get(org, "NQ-1"), await s.cases.get(org, "C-1")
+        assert nq is not None and case is not None
+        await s.allocations.start(
+            case_id=case.id,
+            person_id=nq.id,
+            role=Role.LEAD,
+            on=ON,
+            source=Source.WEBHOOK,
+            overrides=frozenset(),
+            occurred_at=T0 + dt.timedelta(hours=2),
+        )
+    result = await allocate(storage, _req("C-1", Role.CO_WORK), at=T0)
+    assert result.allocation is not None and result.allocation.role is Role.CO_WORK
+    assert await _allocations(storage) == [(str(case.id), "lead"), (str(case.id), "co_work")]
+    assert (await _kinds(storage))[-2:] == ["allocation_ended", "allocation_started"]
