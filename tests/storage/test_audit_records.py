@@ -92,7 +92,7 @@ def test_a_record_round_trips_through_the_hashed_json(record: audit.AuditRecord)
 async def _every_path(storage: Storage, org: str) -> None:
     """Write every kind from every path that writes it."""
     at = T0
-    token, record = await admin.create_token(storage, org, "api", "cli", at)
+    _, record = await admin.create_token(storage, org, "api", "cli", at)
     await admin.revoke_token(storage, org, record.id, "cli", at)
     await admin.set_webhook_secret(storage, org, "cli", at)
     await admin.set_webhook_secret(storage, org, "cli", at)
