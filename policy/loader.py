@@ -57,10 +57,7 @@ def parse_policy(text: str, source: str, parent: ParentText | None = None) -> Po
     try:
         policy = PolicyFile.model_validate(data)
     except ValidationError as exc:
-        # A misspelt key also leaves its correct spelling "missing": report the misspelling.
-        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        loc = tuple(err["loc"])
-        raise PolicyFileError(source, _dotted(loc), _message(err), _line_of(lines, loc)) from None
+        raise file_error(exc, source, lines) from None
     for path, message in _cross_reference_problems(policy):
         raise PolicyFileError(source, path, message, lines.get(_loc_of(path)))
     return policy
@@ -158,6 +155,17 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
         else:
             out += ("." if out else "") + ("from" if part == "from_" else part)
     return out
+
+
+def file_error(
+    exc: ValidationError, source: str, lines: Mapping[tuple[str | int, ...], int] | None = None
+) -> PolicyFileError:
+    """A YAML file's first problem, by path and line. A misspelt key also leaves its
+    correct spelling "missing": the misspelling is reported."""
+    err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    loc = tuple(err["loc"])
+    line = None if lines is None else _line_of(lines, loc)
+    return PolicyFileError(source, _dotted(loc), _message(err), line)
 
 
 def _message(err: Any) -> str:

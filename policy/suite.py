@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from policy.engine import CompiledPolicy, breaches, decide, entitlements
 from policy.errors import PolicyError, PolicyFileError
-from policy.loader import load_yaml
+from policy.loader import file_error, load_yaml
 from policy.requests import parse_caseload_request, parse_decision_request
 from policy.views import breaches_json, decision_json, entitlements_json
 
@@ -69,9 +69,7 @@ def parse_suite(text: str, source: str) -> Suite:
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        path = ".".join(str(part) for part in err["loc"])
-        raise PolicyFileError(source, path, str(err["msg"])) from None
+        raise file_error(exc, source) from None
 
 
 def run_suite(compiled: CompiledPolicy, suite: Suite) -> list[CaseResult]:

@@ -207,7 +207,7 @@ async def api(db: Database) -> AsyncIterator[Api]:
     storage = Storage(db)
     await create_org(storage, STOKE, "stoke-childrens")
     await create_org(storage, OTHER, "dorset-childrens")
-    settings = Settings(CASE_EVENTS_SECRET=SECRET)  # type: ignore[arg-type]
+    settings = Settings(CASE_EVENTS_SECRET=SECRET)
     clock = Clock()
     services = bootstrap(settings, database=db, now=clock)
     async with TestClient(TestServer(build_app(services))) as client:

@@ -115,7 +115,8 @@ def near_events(draw: st.DrawFn) -> dict[str, Any]:
     data = copy.deepcopy(SAMPLES[type_])
     for key in draw(st.lists(st.sampled_from(sorted(FIELD_VALUES)), max_size=3, unique=True)):
         data[key] = draw(FIELD_VALUES[key])
-    if data and draw(st.booleans()):
+    drop = draw(st.booleans())
+    if data and drop:
         del data[draw(st.sampled_from(sorted(data)))]
     body: dict[str, Any] = {
         # Mostly the data's own type; sometimes another's, whose fields it does not have.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypeVar
 
 import pytest
@@ -189,8 +189,14 @@ class _SlowCaseloads:
             uow.allocations.caseload = slow  # type: ignore[method-assign]
             yield uow
 
+    def read(self) -> AbstractAsyncContextManager[Store]:
+        return self._storage.read()
+
     async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
         return await self._storage.retry(work)
+
+    async def ping(self) -> None:
+        await self._storage.ping()
 
 
 async def test_concurrent_allocations_cannot_both_take_the_last_place(
