@@ -126,22 +126,22 @@ class AllocationEnded(AuditRecord):
     reason: Literal["ended", "role_changed"]
 
 
-class BreachOpened(AuditRecord):
+class _BreachChange(AuditRecord):
+    """A breach found or no longer found on `on`: the rule, its clause, the cases."""
+
+    worker: str
+    rule: str
+    clause: str
+    cases: tuple[str, ...]
+    on: dt.date
+
+
+class BreachOpened(_BreachChange):
     kind = AuditKind.BREACH_OPENED
-    worker: str
-    rule: str
-    clause: str
-    cases: tuple[str, ...]
-    on: dt.date
 
 
-class BreachResolved(AuditRecord):
+class BreachResolved(_BreachChange):
     kind = AuditKind.BREACH_RESOLVED
-    worker: str
-    rule: str
-    clause: str
-    cases: tuple[str, ...]
-    on: dt.date
 
 
 RECORDS: dict[AuditKind, type[AuditRecord]] = {
