@@ -10,25 +10,48 @@ test_properties.py, and the dates lean toward the calendar's two ends.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy import (
+    CompiledPolicy,
     breaches,
+    compile_policy,
     decide,
     entitlements,
     parse_caseload_request,
     parse_decision_request,
+    parse_policy,
+    preset_ids,
+    preset_text,
 )
 from policy.clock import Pause, calendar_months, date_of_month, months_of_practice
-from policy.views import decision_json, entitlements_json
-from tests.policy.test_properties import COMPILED
+from policy.views import breaches_json, decision_json, entitlements_json
+from tests.policy.test_properties import COMPILED, caseloads, review_months
 
 FIRST, LAST = dt.date.min, dt.date.max
+
+
+def _scaled(preset_id: str) -> CompiledPolicy:
+    """The preset with gates scaled by FTE, so that any fte in (0, 1] reaches the clock
+    (no preset scales them: stoke's 18 part-time months then give 12/18, others the fte)."""
+    text = (
+        f"extends: {preset_id}\nid: {preset_id}-by-fte\nprogramme: {{gates_scale_with_fte: true}}\n"
+    )
+    return compile_policy(parse_policy(text, f"{preset_id}-by-fte.yaml", parent=preset_text))
+
+
+POLICIES: dict[str, CompiledPolicy] = {
+    **COMPILED,
+    **{f"{pid}-by-fte": _scaled(pid) for pid in preset_ids()},
+}
+EVERY_POLICY = pytest.mark.parametrize("policy_id", sorted(POLICIES))
+PROPERTY = settings(max_examples=60, deadline=None, report_multiple_bugs=False)
 
 
 # --- strategies ------------------------------------------------------------------------
@@ -70,6 +93,51 @@ def leaves(draw: st.DrawFn, anchor: dt.date) -> Pause:
         | st.dates(start, LAST)
     )
     return Pause(start, end)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A record and a day, each anywhere in the calendar."""
+
+    on: dt.date
+    asye_start: dt.date
+    fte: float
+    pauses: tuple[Pause, ...]
+    reviews_passed: tuple[int, ...]
+    agreements: tuple[str, ...]
+
+    def wire(self, caseload: list[dict[str, Any]]) -> dict[str, Any]:
+        """The entitlements and breaches request; a decision request adds a proposal."""
+        worker = {
+            "asye_start": self.asye_start.isoformat(),
+            "fte": self.fte,
+            "pauses": [
+                {"from": p.start.isoformat(), "to": None if p.end is None else p.end.isoformat()}
+                for p in self.pauses
+            ],
+            "reviews_passed": list(self.reviews_passed),
+            "agreements": list(self.agreements),
+        }
+        return {"on": self.on.isoformat(), "worker": worker, "caseload": caseload}
+
+
+@st.composite
+def edges(draw: st.DrawFn, compiled: CompiledPolicy) -> Edge:
+    asye_start = draw(calendar_days)
+    on = draw(calendar_days | near(asye_start, 800))
+    pauses = tuple(draw(st.lists(leaves(asye_start), max_size=3)))
+    reviews = review_months(compiled)
+    passed = draw(st.lists(st.sampled_from(reviews), unique=True)) if reviews else []
+    vocabulary = sorted(compiled.agreements)
+    agreements = draw(st.lists(st.sampled_from(vocabulary), unique=True)) if vocabulary else []
+    return Edge(on, asye_start, draw(ftes), pauses, tuple(sorted(passed)), tuple(agreements))
+
+
+def no_return_date(edge: Edge) -> tuple[Edge, Edge]:
+    """The record with its open-ended leave spelt both ways: `to` null and `to` 9999-12-31."""
+    open_ended = tuple(Pause(p.start, None if p.end == LAST else p.end) for p in edge.pauses)
+    to_last = tuple(Pause(p.start, LAST if p.end is None else p.end) for p in edge.pauses)
+    return replace(edge, pauses=open_ended), replace(edge, pauses=to_last)
 
 
 # --- the clock -------------------------------------------------------------------------
@@ -163,6 +231,74 @@ def test_leave_to_9999_12_31_stops_the_clock_as_leave_with_no_return_date(
         assert date_of_month(months, start, to_last, rate) == date_of_month(
             months, start, open_ended, rate
         )
+
+
+# --- the engine ------------------------------------------------------------------------
+
+
+def _dates_in(answer: Any) -> list[str]:
+    """Every `allowed_from.date` in a JSON answer."""
+    if isinstance(answer, dict):
+        found = [answer["date"]] if "date" in answer and "milestone" in answer else []
+        return found + [d for value in answer.values() for d in _dates_in(value)]
+    if isinstance(answer, list):
+        return [d for value in answer for d in _dates_in(value)]
+    return []
+
+
+def _answers(
+    compiled: CompiledPolicy, edge: Edge, caseload: list[Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Every work type asked for as lead and co-worker, what the worker may hold, and the
+    breaches of the caseload, as the CLI and the API print them (through JSON text)."""
+    decisions = []
+    for work_type in compiled.policy.work_types:
+        for role in ("lead", "co_work"):
+            proposal = {"case_id": "P-1", "work_type": work_type.id, "children": 1, "role": role}
+            text = json.dumps({**edge.wire(caseload), "proposal": proposal})
+            decisions.append(
+                decision_json(decide(compiled, parse_decision_request(json.loads(text))))
+            )
+    request = parse_caseload_request(json.loads(json.dumps(edge.wire(caseload))))
+    return (
+        decisions,
+        entitlements_json(entitlements(compiled, request)),
+        breaches_json(breaches(compiled, request)),
+    )
+
+
+@EVERY_POLICY
+@PROPERTY
+@given(data=st.data())
+def test_every_date_in_the_calendar_gets_an_answer_and_no_date_before_on(
+    policy_id: str, data: st.DataObject
+) -> None:
+    compiled = POLICIES[policy_id]
+    edge = data.draw(edges(compiled), label="record")
+    caseload = data.draw(caseloads(compiled, "C"), label="caseload")
+    decisions, held, found = _answers(compiled, edge, caseload)
+    dates = _dates_in([decisions, held])
+    assert all(dt.date.fromisoformat(d) >= edge.on for d in dates if d is not None), dates
+    assert all(d["month_of_practice"] >= 0 for d in decisions)
+    assert held["month_of_practice"] >= 0
+    assert all(set(b["case_ids"]) <= {c["case_id"] for c in caseload} for b in found["breaches"])
+
+
+@EVERY_POLICY
+@PROPERTY
+@given(data=st.data())
+def test_leave_to_9999_12_31_is_leave_with_no_return_date(
+    policy_id: str, data: st.DataObject
+) -> None:
+    """Decisions for every work type and role, entitlements and breaches are the same
+    whichever way the open-ended leave is spelt, on any day in the calendar."""
+    compiled = POLICIES[policy_id]
+    edge = data.draw(edges(compiled), label="record")
+    extra = data.draw(leaves(edge.asye_start), label="open-ended leave")
+    edge = replace(edge, pauses=(*edge.pauses, Pause(extra.start, None)))
+    caseload = data.draw(caseloads(compiled, "C"), label="caseload")
+    open_ended, to_last = no_return_date(edge)
+    assert _answers(compiled, open_ended, caseload) == _answers(compiled, to_last, caseload)
 
 
 # --- issue 6, defect 1: the reported inputs ------------------------------------------------
