@@ -298,6 +298,60 @@ def test_breaches_name_the_rules_a_caseload_breaks() -> None:
     assert fine == {"breaches": []}
 
 
+# --- the ends of the calendar (issue 6, defect 1) ------------------------------------------
+
+# Leave "to 9999-12-31" (open-ended), an ASYE starting in 9999, and `on` the calendar's last day.
+CALENDAR_ENDS: list[dict[str, Any]] = [
+    {
+        "on": "2026-07-01",
+        "worker": {
+            "asye_start": "2026-01-05",
+            "pauses": [{"from": "2026-03-01", "to": "9999-12-31"}],
+        },
+    },
+    {"on": "9999-07-01", "worker": {"asye_start": "9999-06-01"}},
+    {"on": "9999-12-31", "worker": {"asye_start": "2026-01-05"}},
+]
+CP_LEAD = {"case_id": "C-9", "work_type": "child_protection", "children": 1, "role": "lead"}
+
+
+def in_process(command: str, request: dict[str, Any]) -> dict[str, Any]:
+    """What `caseload-bot policy COMMAND` should print for one request."""
+    if command == "decide":
+        return decision_json(decide(STOKE, parse_decision_request(request)))
+    if command == "entitlements":
+        return entitlements_json(entitlements(STOKE, parse_caseload_request(request)))
+    return breaches_json(breaches(STOKE, parse_caseload_request(request)))
+
+
+@pytest.mark.parametrize("command", ["decide", "entitlements", "breaches"])
+def test_dates_at_the_end_of_the_calendar_are_answered_in_json_not_a_traceback(
+    command: str,
+) -> None:
+    requests = [
+        {**r, "caseload": [], "proposal": CP_LEAD}
+        if command == "decide"
+        else {**r, "caseload": [CP_LEAD]}
+        for r in CALENDAR_ENDS
+    ]
+    done = subprocess.run(
+        [str(SCRIPT), "policy", command, "--policy", "stoke-childrens"],
+        input="\n".join(json.dumps(r) for r in requests) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    answers = [json.loads(line) for line in lines(done.stdout)]
+    assert answers == [in_process(command, r) for r in requests]
+    if command == "decide":
+        # Month 6 of an ASYE begun 9999-06-01 is in the calendar; the other milestones are not.
+        dates = [a["allowed_from"]["date"] for a in answers]
+        assert dates == [None, "9999-12-01", None]
+
+
 # --- lint, explain, test ---------------------------------------------------------------
 
 
