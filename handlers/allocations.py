@@ -105,6 +105,7 @@ async def _allocate(
 
         worker = await uow.people.asye_worker(person.id)
         decision: Decision | None = None
+        final: Decision | None = None  # what it is allocated on: as asked, or as co-worker
         role: Role | None = request.role
         overridden: tuple[str, ...] = ()
         if worker is not None:
@@ -154,8 +155,8 @@ async def _allocate(
                 role=role.value,
                 from_=request.on,
                 source=request.source,
-                policy_outcome=None if decision is None else Outcome.ALLOW,
-                blocking_rules=audit.blocking_rules(decision),
+                policy_outcome=None if final is None else final.outcome,
+                blocking_rules=audit.blocking_rules(final),
                 overrides=overridden,
             )
             await uow.audit.append(org.id, record, request.actor, at)
