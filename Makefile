@@ -18,7 +18,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot handlers policy storage bench tests/fakes.py
+	$(BIN)/mypy bot handlers policy storage bench tests/fakes.py tests/handlers
 
 # The suite runs on SQLite always, and on PostgreSQL too when one answers locally.
 PG_URL := postgresql+asyncpg://postgres@127.0.0.1:5432/test
