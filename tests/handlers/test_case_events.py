@@ -357,6 +357,22 @@ ROWS = [
         id="started: the same allocation again changes nothing",
     ),
     pytest.param(
+        HOLDS_C1,
+        started(role="co_work", when=T0),
+        Then(
+            changes={
+                "-allocation C-1 NQ-1 lead 2025-08-06.. webhook",
+                "+allocation C-1 NQ-1 lead 2025-08-06..2025-08-06 webhook",
+                "+allocation C-1 NQ-1 co_work 2025-08-06.. webhook",
+            },
+            audit=[
+                "allocation_ended C-1 NQ-1 lead (role_changed)",
+                "allocation_started C-1 NQ-1 co_work (allow)",
+            ],
+        ),
+        id="started: a change of role ends the old allocation, audited as a role change",
+    ),
+    pytest.param(
         [*HOLDS_C1, ended(when=T0)],
         started(role="co_work", when=EARLIER + HOUR / 2),
         UNCHANGED,
