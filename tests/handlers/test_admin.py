@@ -132,6 +132,7 @@ REVOKE = [
     # (organisation asked, which token, revoked already at) -> error, token_revoked rows
     pytest.param(STOKE, "own", None, None, 1, id="own token: revoked and audited"),
     pytest.param(STOKE, "own", T0 - HOUR, None, 1, id="revoked again: audited once"),
+    pytest.param(STOKE, "own", T0, None, 1, id="revoked again at the same instant: audited once"),
     pytest.param(STOKE, "unknown", None, UnknownToken, 0, id="an id never issued"),
     pytest.param(STOKE, "other's", None, UnknownToken, 0, id="another organisation's token"),
     pytest.param(
