@@ -186,7 +186,9 @@ async def _end_for_role_change(
     held: AllocationRecord,
     at: dt.datetime,
 ) -> None:
-    ended = await uow.allocations.end(case.id, person.id, request.on, at)
+    # Never older than the allocation it ends: the case system's clock may run ahead of
+    # ours, and an end refused as older would leave two open allocations of the case.
+    ended = await uow.allocations.end(case.id, person.id, request.on, max(at, held.occurred_at))
     if ended is not None:
         record = audit.AllocationEnded(
             worker=person.ref,

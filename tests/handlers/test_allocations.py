@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from handlers.allocations import AllocationRequest, Approval, allocate
+from handlers.case_events import apply_event
 from handlers.errors import (
     AlreadyAllocated,
     ApproverLacksRole,
@@ -29,12 +30,15 @@ from tests.handlers.world import (
     T0,
     Given,
     changes,
+    event,
     given,
     snapshot,
     written,
 )
 
 CP = "stoke.cp.lead-from-nine-months"
+CWA = "complex_working_agreement"
+HOUR = dt.timedelta(hours=1)
 CP6 = "stoke.cp.none-before-six-month-review"
 CAP = "stoke.cap.sixteen-children"
 
@@ -262,3 +266,27 @@ async def test_allocate(tx: FakeTransactions, state: Given, ask: Ask, then: Then
     assert written(before, tx.state) == then.audit
     assert (result.allocation is not None) == any(c.startswith("+allocation") for c in then.changes)
     assert len(result.breach_changes) == sum(1 for c in then.audit if c.startswith("breach_"))
+
+
+async def test_a_change_of_role_applies_when_the_case_systems_clock_runs_ahead(
+    tx: FakeTransactions,
+) -> None:
+    """The held allocation's last event carries a time after the request's (the case system
+    may run up to a day ahead): the old allocation must still end, or a second one would
+    open beside it, which storage refuses (as busy, however often it is retried)."""
+    await given(tx, Given(reviews=SIX, agreements=(CWA,), cases=CP_1))
+    co_work = {"case_ref": "CP-1", "worker_ref": "NQ-1", "role": "co_work"}
+    await apply_event(tx, "d-1", event("allocation.started", co_work, T0 + HOUR), at=T0)
+    before = snapshot(tx)
+    result = await allocate(tx, Ask("CP-1", on=MONTH_7).request(), at=T0)
+    assert result.allocation is not None and result.allocation.role is Role.LEAD
+    assert changes(before, tx.state) == {
+        "-allocation CP-1 NQ-1 co_work 2025-08-06.. webhook",
+        "+allocation CP-1 NQ-1 co_work 2025-08-06..2025-08-06 webhook",
+        "+allocation CP-1 NQ-1 lead 2025-08-06.. chat",
+    }
+    assert written(before, tx.state) == [
+        "decision CP-1 lead: allow",
+        "allocation_ended CP-1 NQ-1 co_work (role_changed)",
+        "allocation_started CP-1 NQ-1 lead (allow)",
+    ]
