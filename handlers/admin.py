@@ -87,10 +87,15 @@ async def revoke_token(
     """Revoke at once (the next request with it is refused); revoking again changes nothing."""
     async with tx.write() as uow:
         await _org(uow, org_id)
+        # Whether this call revoked it, asked before: an earlier revocation can carry the
+        # same time as this one.
+        live = any(
+            t.id == token_id and t.revoked_at is None for t in await uow.tokens.of_org(org_id)
+        )
         record = await uow.tokens.revoke(org_id, token_id, at)
         if record is None:
             raise UnknownToken(org=org_id, token_id=token_id)
-        if record.revoked_at == at:
+        if live:
             revoked = audit.TokenRevoked(token_id=record.id, label=record.label)
             await uow.audit.append(org_id, revoked, actor, at)
     return record

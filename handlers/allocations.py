@@ -187,8 +187,8 @@ async def _end_for_role_change(
     held: AllocationRecord,
     at: dt.datetime,
 ) -> None:
-    # A command is now: it ends the allocation even if the case system's event that started
-    # it carried a time a little ahead of this server's clock.
+    # Never older than the allocation it ends: the case system's clock may run ahead of
+    # ours, and an end refused as older would leave two open allocations of the case.
     ended = await uow.allocations.end(case.id, person.id, request.on, max(at, held.occurred_at))
     if ended is not None:
         record = audit.AllocationEnded(

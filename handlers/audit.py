@@ -103,7 +103,7 @@ class OverrideApproved(AuditRecord):
 class AllocationStarted(AuditRecord):
     """`policy_outcome` is what the policy said of the allocation when it started (None for a
     worker not on the ASYE); `blocking_rules` the rules that did not allow it; `overrides`
-    the rules an approval set aside."""
+    the rules an approval set aside (which then allowed it)."""
 
     kind = AuditKind.ALLOCATION_STARTED
     worker: str
@@ -219,7 +219,8 @@ def override_approved(
 
 
 def blocking_rules(decision: Decision | None) -> tuple[str, ...]:
-    """The rules that did not allow a decision as asked (overridden or not)."""
+    """The rules that did not allow the decision (a rule an approval set aside allowed it:
+    the allocation names it among its `overrides`)."""
     if decision is None:
         return ()
     return tuple(r.rule for r in decision.reasons if r.effect is not Outcome.ALLOW)

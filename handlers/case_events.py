@@ -226,8 +226,16 @@ async def _allocation_started(
     if latest is not None and latest.occurred_at > event.occurred_at:
         return False, []  # an end (or a change of role) newer than this start already arrived
     on = d.start or event_day(event.occurred_at)
-    if held is not None:
-        await uow.allocations.end(case.id, person.id, on, event.occurred_at)
+    if held is not None and await uow.allocations.end(case.id, person.id, on, event.occurred_at):
+        ended = audit.AllocationEnded(
+            worker=person.ref,
+            case=case.ref,
+            role=held.role.value,
+            to=on,
+            source=source,
+            reason="role_changed",
+        )
+        await uow.audit.append(org.id, ended, ACTOR, at)
     worker = await uow.people.asye_worker(person.id)
     decision = None
     if worker is not None:

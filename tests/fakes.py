@@ -1,0 +1,612 @@
+"""An in-memory implementation of every port in `handlers.ports`, for testing use cases
+without a database: plain dicts and lists in one `FakeState`.
+
+It behaves as `storage.repositories` does wherever a use case depends on it: an event
+older than a row's last change leaves the row alone, and each method says whether
+anything changed. A write transaction works on a copy of the state and commits it only
+when its body returns, so a use case that raises leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Generic, Protocol, TypeVar
+
+from handlers.audit import AuditRecord
+from handlers.errors import Busy, OrganisationExists
+from handlers.ports import (
+    AllocationRecord,
+    AuditRow,
+    BreachChange,
+    CaseRecord,
+    ChainProblem,
+    Checkpoint,
+    OrgRecord,
+    PersonRecord,
+    Platform,
+    Source,
+    TeamRecord,
+    TokenRecord,
+    Transactions,
+)
+from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
+from policy.requests import parse_pause
+
+K = TypeVar("K")
+R = TypeVar("R")
+T = TypeVar("T")
+
+PLACEHOLDER_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+"""`occurred_at` of what exists only because something referred to it: any event wins."""
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class Stamped(Generic[R]):
+    """A value and when the event that last changed it happened."""
+
+    value: R
+    occurred_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AsyeRow:
+    start: dt.date
+    fte: float
+    assessor_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    record: TokenRecord
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRow:
+    id: int
+    org_id: str
+    secret: str
+    valid_until: dt.datetime | None
+
+
+@dataclass
+class FakeState:
+    """Everything stored, as the tables would hold it."""
+
+    last_id: int = 0
+    orgs: dict[str, OrgRecord] = field(default_factory=dict)
+    teams: dict[tuple[str, str], Stamped[TeamRecord]] = field(default_factory=dict)
+    people: dict[tuple[str, str], Stamped[PersonRecord]] = field(default_factory=dict)
+    asye: dict[int, Stamped[AsyeRow]] = field(default_factory=dict)
+    pauses: dict[tuple[int, dt.date], Stamped[tuple[dt.date | None, str]]] = field(
+        default_factory=dict
+    )
+    reviews: dict[tuple[int, int], Stamped[tuple[bool, dt.date]]] = field(default_factory=dict)
+    agreements: dict[tuple[int, str], Stamped[dt.date]] = field(default_factory=dict)
+    chat: dict[tuple[Platform, str, str], int] = field(default_factory=dict)
+    cases: dict[tuple[str, str], Stamped[CaseRecord]] = field(default_factory=dict)
+    allocations: dict[int, AllocationRecord] = field(default_factory=dict)
+    open_breaches: dict[tuple[int, str], Breach] = field(default_factory=dict)
+    receipts: set[tuple[str, str]] = field(default_factory=set)
+    tokens: dict[int, TokenRow] = field(default_factory=dict)
+    secrets: list[SecretRow] = field(default_factory=list)
+    audit: dict[str, list[AuditRow]] = field(default_factory=dict)
+
+    def new_id(self) -> int:
+        self.last_id += 1
+        return self.last_id
+
+
+def _put(table: dict[K, Stamped[R]], key: K, value: R, occurred_at: dt.datetime) -> bool:
+    """Store `value` unless the event is older than the stored one; True if it changed."""
+    old = table.get(key)
+    if old is not None and occurred_at < old.occurred_at:
+        return False
+    table[key] = Stamped(value, occurred_at)
+    return old is None or old.value != value
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Row = TypeVar("Row", bound=_HasId)
+
+
+def _id_of(table: dict[K, Stamped[Row]], key: K, state: FakeState) -> int:
+    """The stored row's id, or a new one for a row about to be inserted."""
+    old = table.get(key)
+    return state.new_id() if old is None else old.value.id
+
+
+class FakeOrganisations:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def get(self, org_id: str) -> OrgRecord | None:
+        return self._db.orgs.get(org_id)
+
+    async def create(
+        self, org_id: str, name: str, policy: PolicyFile, policy_source: str, policy_yaml: str
+    ) -> OrgRecord:
+        if org_id in self._db.orgs:
+            raise OrganisationExists(org=org_id)
+        org = OrgRecord(org_id, name, policy.id, policy.version, policy_source, policy_yaml)
+        self._db.orgs[org_id] = org
+        return org
+
+
+class FakeTeams:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def get(self, org_id: str, ref: str) -> TeamRecord | None:
+        row = self._db.teams.get((org_id, ref))
+        return None if row is None else row.value
+
+    def ensure(self, org_id: str, ref: str) -> int:
+        row = self._db.teams.get((org_id, ref))
+        if row is not None:
+            return row.value.id
+        team = TeamRecord(self._db.new_id(), org_id, ref, ref, "unknown", None, None)
+        self._db.teams[(org_id, ref)] = Stamped(team, PLACEHOLDER_TIME)
+        return team.id
+
+    async def upsert(
+        self,
+        org_id: str,
+        ref: str,
+        *,
+        name: str,
+        kind: str,
+        slack_channel_id: str | None,
+        teams_channel_id: str | None,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        key = (org_id, ref)
+        team_id = _id_of(self._db.teams, key, self._db)
+        team = TeamRecord(team_id, org_id, ref, name, kind, slack_channel_id, teams_channel_id)
+        return _put(self._db.teams, key, team, occurred_at)
+
+
+class FakePeople:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def get(self, org_id: str, ref: str) -> PersonRecord | None:
+        row = self._db.people.get((org_id, ref))
+        return None if row is None else row.value
+
+    async def get_by_id(self, person_id: int) -> PersonRecord | None:
+        return next((r.value for r in self._db.people.values() if r.value.id == person_id), None)
+
+    async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
+        return await self.get(org_id, ref)
+
+    async def ensure(self, org_id: str, ref: str) -> int:
+        row = self._db.people.get((org_id, ref))
+        if row is not None:
+            return row.value.id
+        person = PersonRecord(self._db.new_id(), org_id, ref, ref, frozenset(), None, None)
+        self._db.people[(org_id, ref)] = Stamped(person, PLACEHOLDER_TIME)
+        return person.id
+
+    async def upsert(
+        self,
+        org_id: str,
+        ref: str,
+        *,
+        display_name: str,
+        roles: Iterable[StaffRole],
+        team_ref: str | None,
+        manager_ref: str | None,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        team_id = None if team_ref is None else FakeTeams(self._db).ensure(org_id, team_ref)
+        manager_id = None if manager_ref is None else await self.ensure(org_id, manager_ref)
+        key = (org_id, ref)
+        person_id = _id_of(self._db.people, key, self._db)
+        person = PersonRecord(
+            person_id, org_id, ref, display_name, frozenset(roles), team_id, manager_id
+        )
+        return _put(self._db.people, key, person, occurred_at)
+
+    async def set_asye(
+        self,
+        person_id: int,
+        *,
+        start: dt.date,
+        fte: float,
+        assessor_ref: str | None,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        person = await self.get_by_id(person_id)
+        assert person is not None, f"no person {person_id}"
+        assessor_id = (
+            None if assessor_ref is None else await self.ensure(person.org_id, assessor_ref)
+        )
+        return _put(self._db.asye, person_id, AsyeRow(start, fte, assessor_id), occurred_at)
+
+    async def record_pause(
+        self,
+        person_id: int,
+        *,
+        start: dt.date,
+        end: dt.date | None,
+        reason: str,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        return _put(self._db.pauses, (person_id, start), (end, reason), occurred_at)
+
+    async def record_review(
+        self, person_id: int, *, month: int, passed: bool, on: dt.date, occurred_at: dt.datetime
+    ) -> bool:
+        return _put(self._db.reviews, (person_id, month), (passed, on), occurred_at)
+
+    async def record_agreement(
+        self, person_id: int, *, agreement: str, on: dt.date, occurred_at: dt.datetime
+    ) -> bool:
+        return _put(self._db.agreements, (person_id, agreement), on, occurred_at)
+
+    async def asye_worker(self, person_id: int) -> Worker | None:
+        row = self._db.asye.get(person_id)
+        if row is None:
+            return None
+        pauses = sorted(
+            (
+                (start, r.value[0])
+                for (pid, start), r in self._db.pauses.items()
+                if pid == person_id
+            ),
+            key=lambda pause: pause[0],
+        )
+        return Worker(
+            asye_start=row.value.start,
+            fte=row.value.fte,
+            pauses=tuple(parse_pause({"from": start, "to": end}) for start, end in pauses),
+            reviews_passed=frozenset(
+                month
+                for (pid, month), r in self._db.reviews.items()
+                if pid == person_id and r.value[0]
+            ),
+            agreements=frozenset(a for pid, a in self._db.agreements if pid == person_id),
+        )
+
+
+class FakeDirectory:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def link(self, person_id: int, platform: Platform, tenant: str, user_id: str) -> bool:
+        key = (platform, tenant, user_id)
+        changed = self._db.chat.get(key) != person_id
+        self._db.chat[key] = person_id
+        return changed
+
+    async def slack_person(self, team_id: str, user_id: str) -> PersonRecord | None:
+        return await self._person("slack", team_id, user_id)
+
+    async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None:
+        return await self._person("teams", tenant_id, aad_object_id)
+
+    async def _person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
+        person_id = self._db.chat.get((platform, tenant, user_id))
+        return None if person_id is None else await FakePeople(self._db).get_by_id(person_id)
+
+
+class FakeCases:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def get(self, org_id: str, ref: str) -> CaseRecord | None:
+        row = self._db.cases.get((org_id, ref))
+        return None if row is None else row.value
+
+    async def upsert(
+        self,
+        org_id: str,
+        ref: str,
+        *,
+        work_type: str,
+        children: int,
+        flags: Iterable[str] = (),
+        external: bool = False,
+        occurred_at: dt.datetime,
+    ) -> bool:
+        """Reopens a closed case, as storage does."""
+        key = (org_id, ref)
+        case_id = _id_of(self._db.cases, key, self._db)
+        case = CaseRecord(
+            case_id, org_id, ref, work_type, children, frozenset(flags), external, None
+        )
+        return _put(self._db.cases, key, case, occurred_at)
+
+    async def close(self, org_id: str, ref: str, on: dt.date, occurred_at: dt.datetime) -> bool:
+        row = self._db.cases.get((org_id, ref))
+        if row is None:
+            return False
+        return _put(self._db.cases, (org_id, ref), replace(row.value, closed_on=on), occurred_at)
+
+    async def holders(self, case_id: int) -> tuple[int, ...]:
+        return tuple(
+            a.person_id
+            for a in self._db.allocations.values()
+            if a.case_id == case_id and a.to_date is None
+        )
+
+
+class FakeAllocations:
+    """A worker holds a case from `from_date` until the day before `to_date`, and not from
+    the day the case closed."""
+
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def caseload(self, person_id: int, on: dt.date) -> tuple[Case, ...]:
+        cases = {row.value.id: row.value for row in self._db.cases.values()}
+        held = [
+            (cases[a.case_id], a)
+            for a in self._db.allocations.values()
+            if a.person_id == person_id
+            and a.from_date <= on
+            and (a.to_date is None or a.to_date > on)
+        ]
+        return tuple(
+            case.as_policy_case(a.role, a.overrides)
+            for case, a in sorted(held, key=lambda pair: pair[0].ref)
+            if case.closed_on is None or case.closed_on > on
+        )
+
+    async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None:
+        return next(
+            (a for a in self._of(case_id, person_id) if a.to_date is None),
+            None,
+        )
+
+    async def latest(self, case_id: int, person_id: int) -> AllocationRecord | None:
+        return max(self._of(case_id, person_id), key=lambda a: (a.from_date, a.id), default=None)
+
+    def _of(self, case_id: int, person_id: int) -> list[AllocationRecord]:
+        return [
+            a
+            for a in self._db.allocations.values()
+            if a.case_id == case_id and a.person_id == person_id
+        ]
+
+    async def start(
+        self,
+        *,
+        case_id: int,
+        person_id: int,
+        role: Role,
+        on: dt.date,
+        source: Source,
+        overrides: frozenset[str],
+        occurred_at: dt.datetime,
+    ) -> AllocationRecord:
+        if await self.open_allocation(case_id, person_id) is not None:
+            # Storage's unique index on open allocations: its IntegrityError is retried as a
+            # lost race, in vain, and surfaces as Busy.
+            raise Busy()
+        allocation = AllocationRecord(
+            self._db.new_id(), case_id, person_id, role, on, None, source, overrides, occurred_at
+        )
+        self._db.allocations[allocation.id] = allocation
+        return allocation
+
+    async def end(
+        self, case_id: int, person_id: int, on: dt.date, occurred_at: dt.datetime
+    ) -> AllocationRecord | None:
+        held = await self.open_allocation(case_id, person_id)
+        if held is None or occurred_at < held.occurred_at:
+            return None
+        ended = replace(held, to_date=max(on, held.from_date), occurred_at=occurred_at)
+        self._db.allocations[held.id] = ended
+        return ended
+
+
+class FakeBreaches:
+    """At most one open breach per (person, rule)."""
+
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def open_for(self, person_id: int) -> tuple[Breach, ...]:
+        mine = [(rule, b) for (pid, rule), b in self._db.open_breaches.items() if pid == person_id]
+        return tuple(b for _, b in sorted(mine, key=lambda pair: pair[0]))
+
+    async def reconcile(
+        self, org_id: str, person_id: int, found: Sequence[Breach], at: dt.datetime
+    ) -> tuple[BreachChange, ...]:
+        gone = {b.rule: b for b in await self.open_for(person_id)}
+        changes: list[BreachChange] = []
+        for breach in found:
+            if gone.pop(breach.rule, None) is None:
+                changes.append(BreachChange("opened", breach))
+            self._db.open_breaches[(person_id, breach.rule)] = breach
+        for rule, breach in gone.items():
+            del self._db.open_breaches[(person_id, rule)]
+            changes.append(BreachChange("resolved", breach))
+        return tuple(changes)
+
+
+class FakeReceipts:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def record(self, org_id: str, webhook_id: str, event_type: str, at: dt.datetime) -> bool:
+        if (org_id, webhook_id) in self._db.receipts:
+            return False
+        self._db.receipts.add((org_id, webhook_id))
+        return True
+
+
+def row_hash(org_id: str, row: AuditRow) -> str:
+    content = [org_id, row.seq, row.at.isoformat(), row.kind, row.actor, row.data, row.prev_hash]
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+
+class FakeAuditLog:
+    """One hash chain per organisation: each row carries the previous row's hash."""
+
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
+        chain = self._db.audit.setdefault(org_id, [])
+        prev = chain[-1].hash if chain else GENESIS
+        data = json.dumps(record.data(), sort_keys=True, separators=(",", ":"))
+        row = AuditRow(len(chain) + 1, at, record.kind.value, actor, data, prev, "")
+        chain.append(replace(row, hash=row_hash(org_id, row)))
+        return row.seq
+
+    async def head(self, org_id: str) -> Checkpoint | None:
+        chain = self._db.audit.get(org_id)
+        if not chain:
+            return None
+        return Checkpoint(org_id, chain[-1].seq, chain[-1].hash, chain[-1].at)
+
+    async def verify(self, checkpoints: Sequence[Checkpoint] = ()) -> tuple[ChainProblem, ...]:
+        problems: list[ChainProblem] = []
+        for org_id in sorted(set(self._db.orgs) | set(self._db.audit)):
+            chain = self._db.audit.get(org_id, [])
+            prev = GENESIS
+            for seq, row in enumerate(chain, start=1):
+                if (row.seq, row.prev_hash, row.hash) != (seq, prev, row_hash(org_id, row)):
+                    problems.append(ChainProblem(org_id, seq, "altered or removed"))
+                    break
+                prev = row.hash
+            if not chain:
+                problems.append(ChainProblem(org_id, 1, "the chain is empty"))
+        for c in checkpoints:
+            chain = self._db.audit.get(c.org, [])
+            if not 0 < c.seq <= len(chain) or chain[c.seq - 1].hash != c.hash:
+                problems.append(ChainProblem(c.org, c.seq, "the checkpoint is not in the chain"))
+        return tuple(problems)
+
+    async def export(
+        self, org_id: str, start: dt.datetime, end: dt.datetime
+    ) -> AsyncIterator[AuditRow]:
+        for row in self._db.audit.get(org_id, []):
+            if start <= row.at < end:
+                yield row
+
+
+class FakeTokens:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def create(self, org_id: str, digest: str, label: str, at: dt.datetime) -> TokenRecord:
+        record = TokenRecord(self._db.new_id(), org_id, label, at, None, None)
+        self._db.tokens[record.id] = TokenRow(record, digest)
+        return record
+
+    async def find(self, digest: str) -> TokenRecord | None:
+        return next(
+            (
+                row.record
+                for row in self._db.tokens.values()
+                if row.digest == digest and row.record.revoked_at is None
+            ),
+            None,
+        )
+
+    async def of_org(self, org_id: str) -> tuple[TokenRecord, ...]:
+        return tuple(row.record for row in self._db.tokens.values() if row.record.org_id == org_id)
+
+    async def revoke(self, org_id: str, token_id: int, at: dt.datetime) -> TokenRecord | None:
+        row = self._db.tokens.get(token_id)
+        if row is None or row.record.org_id != org_id:
+            return None
+        if row.record.revoked_at is None:
+            row = replace(row, record=replace(row.record, revoked_at=at))
+            self._db.tokens[token_id] = row
+        return row.record
+
+    async def touch(self, token_id: int, at: dt.datetime) -> None:
+        row = self._db.tokens.get(token_id)
+        if row is not None:
+            self._db.tokens[token_id] = replace(row, record=replace(row.record, last_used_at=at))
+
+
+class FakeWebhookSecrets:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def add(
+        self, org_id: str, secret: str, at: dt.datetime, keep_previous_until: dt.datetime
+    ) -> int:
+        self._db.secrets = [
+            replace(s, valid_until=keep_previous_until)
+            if s.org_id == org_id and s.valid_until is None
+            else s
+            for s in self._db.secrets
+        ]
+        row = SecretRow(self._db.new_id(), org_id, secret, None)
+        self._db.secrets.append(row)
+        return row.id
+
+    async def valid(self, org_id: str, at: dt.datetime) -> tuple[str, ...]:
+        return tuple(
+            s.secret
+            for s in reversed(self._db.secrets)
+            if s.org_id == org_id and (s.valid_until is None or s.valid_until > at)
+        )
+
+
+class FakeStore:
+    """The repositories of one transaction, over one copy of the state."""
+
+    def __init__(self, state: FakeState) -> None:
+        self.orgs = FakeOrganisations(state)
+        self.teams = FakeTeams(state)
+        self.receipts = FakeReceipts(state)
+        self.people = FakePeople(state)
+        self.directory = FakeDirectory(state)
+        self.cases = FakeCases(state)
+        self.allocations = FakeAllocations(state)
+        self.breaches = FakeBreaches(state)
+        self.audit = FakeAuditLog(state)
+        self.tokens = FakeTokens(state)
+        self.webhook_secrets = FakeWebhookSecrets(state)
+
+
+class FakeTransactions:
+    """`state` is what is committed; tests read it, and may compare copies of it."""
+
+    def __init__(self) -> None:
+        self.state = FakeState()
+        self.busy = False
+        """While True every write transaction fails as a database that stays locked would."""
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[FakeStore]:
+        if self.busy:
+            raise Busy()
+        draft = copy.deepcopy(self.state)
+        yield FakeStore(draft)
+        self.state = draft
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[FakeStore]:
+        """A copy that is thrown away: nothing done through it is kept."""
+        yield FakeStore(copy.deepcopy(self.state))
+
+    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Once: nothing races in memory."""
+        return await work()
+
+    async def ping(self) -> None:
+        return None
+
+
+_: Transactions = FakeTransactions()
+"""mypy checks here that the fake satisfies every port."""
