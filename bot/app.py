@@ -34,6 +34,7 @@ def build_app(settings: Settings, database: Database | None = None) -> web.Appli
         middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY
     )
     app[SERVICES] = Services(settings=settings, storage=Storage(db), webhook=webhook)
+    app.on_response_prepare.append(_send_request_id)
     app.add_routes(routes_case_events.routes)
     app.add_routes(routes_api.routes)
     app.add_routes(routes_docs.routes)
@@ -54,6 +55,11 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     """Every answer carries an id that also appears in the logs, and nothing personal."""
     request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
     request[REQUEST_ID] = request_id
-    response = await handler(request)
-    response.headers["X-Request-Id"] = request_id
-    return response
+    return await handler(request)
+
+
+async def _send_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """At send time, so that answers sent early (a 408 that then closes) carry it too."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers["X-Request-Id"] = request_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
+from bot.http_body import BodyTimeout, ClientGone
 from bot.services import REQUEST_ID
 from handlers.errors import CaseloadError, Conflict, NotFound, NotPermitted
 from handlers.events import EventError
@@ -16,6 +19,11 @@ from policy import PolicyError, RequestError
 from storage.db import StorageBusy
 
 log = logging.getLogger("caseload_bot.http")
+
+LINGER_S = 2.0
+"""After a 408, how long what is left of the body is read and dropped before the connection
+closes: closing on unread bytes sends a reset, which can destroy the 408 before the client
+has read it. The client has the 408 and the end of the stream at once either way."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,6 +46,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status in (404, 405):
             return problem(exc.status, "not_found" if exc.status == 404 else "method", exc.reason)
         raise
+    except BodyTimeout as exc:
+        return await _answer_and_close(
+            request, problem(408, "timeout", f"{exc}; send the whole body at once")
+        )
+    except ClientGone:
+        # Routine on a real network: no traceback, and not an error of ours.
+        log.info(
+            "client closed the connection mid-body request_id=%s route=%s",
+            request.get(REQUEST_ID),
+            _route(request),
+        )
+        return problem(400, "incomplete", "the connection closed before the body ended")
     except EventError as exc:
         return invalid(exc.field, exc.message)
     except RequestError as exc:
@@ -57,11 +77,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         # Logged with the request id and route only: bodies may hold case references.
         log.exception(
-            "unhandled error request_id=%s route=%s",
-            request.get(REQUEST_ID),
-            request.match_info.route.resource.canonical
-            if request.match_info.route.resource
-            else "-",
+            "unhandled error request_id=%s route=%s", request.get(REQUEST_ID), _route(request)
         )
         return problem(
             500,
@@ -69,3 +85,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             "the server could not complete this request",
             request_id=request.get(REQUEST_ID),
         )
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Answer, then close within LINGER_S, not after aiohttp's ten-second lingering close."""
+    response.force_close()
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        await response.prepare(request)
+        await response.write_eof()
+        if request.transport is not None:
+            request.transport.write_eof()
+        async with asyncio.timeout(LINGER_S):
+            while await request.content.readany():
+                pass
+    request.protocol.force_close()
+    return response
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource else "-"

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bot.http_body import read_body
 from bot.http_errors import invalid
 from bot.services import SERVICES, Services
 from handlers.decisions import Answer, decide_proposal, worker_breaches, worker_entitlements
@@ -44,7 +45,7 @@ class DecisionBody(BaseModel):
 async def decisions(request: web.Request) -> web.Response:
     caller = await _authorised(request)
     try:
-        raw = json.loads(await request.read())
+        raw = json.loads(await read_body(request))
     except (ValueError, RecursionError):
         # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is a number past
         # Python's digit limit; nesting deeper than the stack raises RecursionError.

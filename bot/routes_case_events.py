@@ -13,6 +13,7 @@ import logging
 from aiohttp import web
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from bot.http_body import read_body
 from bot.http_errors import problem
 from bot.services import SERVICES
 from handlers.case_events import apply_event
@@ -26,7 +27,7 @@ routes = web.RouteTableDef()
 @routes.post("/webhooks/case-events")
 async def case_events(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    body = await request.read()
+    body = await read_body(request)
     if services.webhook is None:
         return problem(
             401, "unsigned", "this server has no CASE_EVENTS_SECRET; it accepts no events"

@@ -16,10 +16,11 @@ import json
 import math
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from standardwebhooks import Webhook
@@ -197,6 +198,51 @@ async def api(db: Database) -> AsyncIterator[Api]:
     settings = Settings(CASE_EVENTS_SECRET=SECRET)  # type: ignore[arg-type]
     async with TestClient(TestServer(build_app(settings, db))) as client:
         yield Api(client, db)
+
+
+@dataclass(frozen=True)
+class Live:
+    """The app on a real port: where raw sockets and outside tools connect."""
+
+    host: str
+    port: int
+    token: str
+    """A bearer token of `stoke`."""
+    db: Database
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+LIVE_BODY_READ_TIMEOUT_S = 1.0
+
+
+@pytest.fixture
+async def live(db: Database) -> AsyncIterator[Live]:
+    """The whole app served as `caseload-bot serve` serves it, with organisations `stoke`
+    and `dorset` and a body read timeout cut to one second.
+
+    `web.run_app`'s own runner, not aiohttp's TestServer: the test server cancels a handler
+    whose client has gone, so it would hide what the product does then.
+    """
+    storage = Storage(db)
+    await create_org(storage, STOKE, "stoke-childrens")
+    await create_org(storage, OTHER, "dorset-childrens")
+    token = await create_token(storage, STOKE)
+    settings = Settings(
+        CASE_EVENTS_SECRET=SECRET,  # type: ignore[arg-type]
+        BODY_READ_TIMEOUT_S=LIVE_BODY_READ_TIMEOUT_S,
+    )
+    runner = web.AppRunner(build_app(settings, db))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield Live(host, port, token, db)
+    finally:
+        await runner.cleanup()
 
 
 def asye_start(days_ago: int) -> str:
