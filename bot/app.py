@@ -7,6 +7,7 @@ environment except through `bot.settings`.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -47,13 +48,20 @@ def build_app(settings: Settings, database: Database | None = None) -> web.Appli
     return app
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer carries an id that also appears in the logs, and nothing personal."""
-    request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    """Every answer carries an id that also appears in the logs, and nothing personal.
+
+    The caller's own id is kept when it is a plain token; anything else (spaces that would
+    split a log line, bytes that are not UTF-8) is replaced, never echoed.
+    """
+    sent = request.headers.get("X-Request-Id", "")[:64]
+    request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     return await handler(request)
 

@@ -28,6 +28,10 @@ has read it. The client has the 408 and the end of the stream at once either way
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class Unauthenticated(Exception):
+    """No valid bearer token: 401, whatever else is wrong with the request."""
+
+
 def problem(status: int, error: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": error, "message": message, **extra}, status=status)
 
@@ -46,6 +50,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status in (404, 405):
             return problem(exc.status, "not_found" if exc.status == 404 else "method", exc.reason)
         raise
+    except Unauthenticated:
+        response = problem(401, "unauthorized", "send Authorization: Bearer <token>")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="caseload-bot"'
+        return response
     except BodyTimeout as exc:
         return await _answer_and_close(
             request, problem(408, "timeout", f"{exc}; send the whole body at once")

@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.http_body import read_body
-from bot.http_errors import invalid
+from bot.http_errors import Unauthenticated, invalid
 from bot.services import SERVICES, Services
 from handlers.decisions import Answer, decide_proposal, worker_breaches, worker_entitlements
 from handlers.errors import UnknownOrganisation
@@ -113,18 +113,15 @@ class _Caller:
 async def _authorised(request: web.Request) -> _Caller:
     services = request.app[SERVICES]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
     found = None
-    if scheme.lower() == "bearer" and token:
+    # Tokens are printable ASCII. A raw byte such as \xff arrives as a lone surrogate,
+    # which is not a token and cannot even be hashed: refused like any other bad token.
+    if scheme.lower() == "bearer" and token and token.isascii() and token.isprintable():
         async with services.storage.read() as store:
-            found = await store.tokens.find(token.strip())
+            found = await store.tokens.find(token)
     if found is None:
-        raise web.HTTPUnauthorized(
-            text=json.dumps(
-                {"error": "unauthorized", "message": "send Authorization: Bearer <token>"}
-            ),
-            content_type="application/json",
-            headers={"WWW-Authenticate": 'Bearer realm="caseload-bot"'},
-        )
+        raise Unauthenticated
     asked = request.query.get("org")
     if asked is not None and asked != found.org_id:
         raise UnknownOrganisation(org=asked)

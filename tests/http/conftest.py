@@ -8,6 +8,7 @@ Webhooks are signed with the real Standard Webhooks algorithm; organisations are
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -216,6 +217,8 @@ class Live:
 
 
 LIVE_BODY_READ_TIMEOUT_S = 1.0
+PATIENCE = LIVE_BODY_READ_TIMEOUT_S + 10
+"""A generous bound on anything the live server should do within its body timeout."""
 
 
 @pytest.fixture
@@ -243,6 +246,37 @@ async def live(db: Database) -> AsyncIterator[Live]:
         yield Live(host, port, token, db)
     finally:
         await runner.cleanup()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    """Names in lower case."""
+    body: Any
+
+
+async def read_answer(reader: asyncio.StreamReader) -> Answer:
+    """One HTTP/1.1 answer with a Content-Length, read off a raw socket."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")[:-2]
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), PATIENCE)
+    return Answer(int(status_line.split()[1]), headers, json.loads(body))
+
+
+async def raw_request(live: Live, request: bytes) -> Answer:
+    """Send bytes exactly as given (headers need not be UTF-8) and read the answer."""
+    reader, writer = await asyncio.open_connection(live.host, live.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await read_answer(reader)
+    finally:
+        writer.close()
 
 
 def asye_start(days_ago: int) -> str:

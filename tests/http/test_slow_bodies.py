@@ -9,28 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from tests.http.conftest import LIVE_BODY_READ_TIMEOUT_S, Live, snapshot
+from tests.http.conftest import (
+    LIVE_BODY_READ_TIMEOUT_S,
+    PATIENCE,
+    Live,
+    raw_request,
+    read_answer,
+    snapshot,
+)
 
 BODY_PATHS = ["/webhooks/case-events", "/api/v1/decisions"]
-PATIENCE = LIVE_BODY_READ_TIMEOUT_S + 10
-"""A generous bound on anything the server should do within its one-second body timeout."""
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: dict[str, Any]
 
 
 def _head(live: Live, path: str, framing: str, request_id: str | None = None) -> bytes:
@@ -63,17 +58,6 @@ async def _send(live: Live, data: bytes) -> Stream:
     return reader, writer
 
 
-async def _answer(reader: asyncio.StreamReader) -> Answer:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")[:-2]
-    headers = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), PATIENCE)
-    return Answer(int(status_line.split()[1]), headers, json.loads(body))
-
-
 async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
     """True when the server closes the connection well before its lingering close (ten
     seconds of reading what is left of the body) would have."""
@@ -84,7 +68,7 @@ async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
 
 
 async def _assert_timed_out(reader: asyncio.StreamReader, started: float) -> None:
-    answer = await _answer(reader)
+    answer = await read_answer(reader)
     waited = time.monotonic() - started
     assert answer.status == 408, answer
     assert answer.body["error"] == "timeout" and "seconds" in answer.body["message"]
@@ -165,11 +149,9 @@ async def test_healthz_answers_while_many_slow_clients_are_held(live: Live) -> N
         slow.append(await _send(live, framing(live, path)))
     trickles = [asyncio.create_task(_trickle(writer)) for _, writer in slow]
     try:
-        reader, writer = await _send(
+        answer = await raw_request(
             live, f"GET /healthz HTTP/1.1\r\nHost: {live.host}\r\n\r\n".encode()
         )
-        answer = await _answer(reader)
-        writer.close()
         assert (answer.status, answer.body) == (200, {"status": "ok"})
         assert time.monotonic() - started < PATIENCE
         # Every slow client, trickling or not, is answered and let go.

@@ -1,0 +1,85 @@
+"""Requests as bytes on a socket: headers and query strings that no HTTP client library
+would send (a raw \\xff, text that is not UTF-8) get the answer any bad value gets, never a
+500, and change nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+
+from tests.http.conftest import STOKE, Live, raw_request, snapshot
+
+WORKER_PATHS = ["/api/v1/workers/NQ-1/entitlements", "/api/v1/workers/NQ-1/breaches"]
+DECISION = json.dumps(
+    {
+        "org": STOKE,
+        "worker_ref": "NQ-1",
+        "proposal": {"case_id": "C-9", "work_type": "child_in_need", "children": 1},
+    }
+).encode()
+
+
+def _request(live: Live, method: str, target: bytes, *headers: bytes, body: bytes = b"") -> bytes:
+    lines = [
+        method.encode() + b" " + target + b" HTTP/1.1",
+        f"Host: {live.host}:{live.port}".encode(),
+        b"Connection: close",
+        *headers,
+    ]
+    if method == "POST":
+        lines += [b"Content-Type: application/json", f"Content-Length: {len(body)}".encode()]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _requests(live: Live, *headers: bytes) -> list[bytes]:
+    """The same headers on every API route."""
+    return [_request(live, "GET", path.encode(), *headers) for path in WORKER_PATHS] + [
+        _request(live, "POST", b"/api/v1/decisions", *headers, body=DECISION)
+    ]
+
+
+BAD_AUTHORIZATION = [
+    b"Bearer \xff",
+    b"Bearer \xc3\x28",  # an invalid UTF-8 sequence
+    b"Bearer clb_\xff\xfe",
+    b"\xff \xff",
+    b"Bearer caf\xc3\xa9",  # valid UTF-8, but no token is
+]
+
+
+async def test_an_authorization_header_that_is_not_a_token_is_401(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = await snapshot(live.db)
+    for value in BAD_AUTHORIZATION:
+        for request in _requests(live, b"Authorization: " + value):
+            answer = await raw_request(live, request)
+            assert answer.status == 401, (value, request[:40], answer.body)
+            assert answer.body["error"] == "unauthorized"
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+            assert answer.headers["x-request-id"]
+    assert await snapshot(live.db) == before
+    # The same bytes with the real token are answered: it is the header that was refused.
+    good = f"Authorization: Bearer {live.token}".encode()
+    for request in _requests(live, good):
+        assert (await raw_request(live, request)).status in (200, 404)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_plain_request_id_is_kept_and_any_other_is_replaced(live: Live) -> None:
+    def sent(value: bytes) -> bytes:
+        return _request(live, "GET", b"/healthz", b"X-Request-Id: " + value)
+
+    for value in (b"req-42", b"a.b:c_D-9", b"7" * 64):
+        answer = await raw_request(live, sent(value))
+        assert answer.headers["x-request-id"] == value.decode()
+    # Over 64 characters the id is cut, as before.
+    answer = await raw_request(live, sent(b"8" * 80))
+    assert answer.headers["x-request-id"] == "8" * 64
+    for value in (b"a\xffb", b"caf\xc3\xa9", b"two words", b"a=b", b'"quoted"', b"{}"):
+        answer = await raw_request(live, sent(value))
+        assert answer.status == 200
+        assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["x-request-id"]), value
