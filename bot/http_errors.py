@@ -47,8 +47,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status == 413:
             return problem(413, "too_large", "the body is larger than this endpoint accepts")
-        if exc.status in (404, 405):
-            return problem(exc.status, "not_found" if exc.status == 404 else "method", exc.reason)
+        if exc.status == 404:
+            return problem(404, "not_found", exc.reason)
+        if exc.status == 405:
+            # RFC 9110: a 405 names the methods the resource does allow.
+            response = problem(405, "method", exc.reason)
+            response.headers["Allow"] = exc.headers["Allow"]
+            return response
         raise
     except Unauthenticated:
         response = problem(401, "unauthorized", "send Authorization: Bearer <token>")

@@ -163,3 +163,17 @@ async def test_healthz(api: Api) -> None:
     response = await api.client.get("/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok"}
+
+
+async def test_a_method_a_route_does_not_have_is_405_naming_those_it_has(api: Api) -> None:
+    for method, path, allowed in (
+        ("PUT", "/healthz", {"GET", "HEAD"}),
+        ("DELETE", "/openapi.json", {"GET", "HEAD"}),
+        ("GET", "/api/v1/decisions", {"POST"}),
+        ("PATCH", "/webhooks/case-events", {"POST"}),
+        ("POST", "/api/v1/workers/NQ-1/breaches", {"GET", "HEAD"}),
+    ):
+        response = await api.client.request(method, path)
+        assert response.status == 405, (method, path)
+        assert (await response.json())["error"] == "method"
+        assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
