@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from handlers.events import EVENT_TYPES
-from tests.http.conftest import SAMPLES, STOKE, Api, at, event
+from tests.http.conftest import SAMPLES, STOKE, Api, at, create_token, event
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
@@ -177,3 +177,45 @@ async def test_a_method_a_route_does_not_have_is_405_naming_those_it_has(api: Ap
         assert response.status == 405, (method, path)
         assert (await response.json())["error"] == "method"
         assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
+
+
+NOT_DATES: list[object] = [
+    "2025-02-30",
+    "01/04/2025",
+    "20250401",
+    "2025-4-1",
+    "2025-04-01T00:00",
+    "",
+    20250401,
+]
+"""Each refused by the server's date type (`policy.requests.Day`)."""
+
+
+def _dates_checked(schema: dict[str, Any]) -> jsonschema.Validator:
+    cls = jsonschema.Draft202012Validator
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+async def test_dates_are_published_as_dates_and_refused_alike(api: Api) -> None:
+    """`on` had an empty schema (anything went) while the server took only YYYY-MM-DD."""
+    document = await _openapi(api)
+    token = await create_token(api.storage, STOKE)
+    operation = document["paths"]["/api/v1/decisions"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    decisions = _dates_checked(_validator(document, schema).schema)
+    body = {
+        "org": STOKE,
+        "worker_ref": "NQ-1",
+        "proposal": {"case_id": "C-9", "work_type": "child_in_need", "children": 1},
+        "on": "2025-04-01",
+    }
+    decisions.validate(body)
+    response = await api.client.get("/schemas/events/worker.review_recorded.json")
+    events = _dates_checked(await response.json())
+    review = event("worker.review_recorded", SAMPLES["worker.review_recorded"])
+    events.validate(review)
+    for bad in NOT_DATES:
+        assert not decisions.is_valid({**body, "on": bad}), bad
+        assert not events.is_valid({**review, "data": {**review["data"], "on": bad}}), bad
+        answer = await api.decide(token, {**body, "on": bad})
+        assert answer.status == 400 and (await answer.json())["field"] == "on", bad
