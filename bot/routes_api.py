@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.http_body import read_body
-from bot.http_errors import Unauthenticated, invalid
+from bot.http_errors import Unauthenticated
 from bot.services import SERVICES, Services
 from handlers.decisions import Answer, decide_proposal, worker_breaches, worker_entitlements
 from handlers.errors import UnknownOrganisation
@@ -27,6 +27,29 @@ from policy.views import breaches_json, decision_json, entitlements_json
 from storage.db import retry_transient
 
 routes = web.RouteTableDef()
+
+
+class ApiQuery(BaseModel):
+    """The query string of every API route (other keys are ignored)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    org: Ref | None = Field(
+        default=None,
+        description="The token's own organisation, if given; any other is 404, as if it did not exist",
+    )
+
+
+class EntitlementsQuery(ApiQuery):
+    on: Day | None = Field(
+        default=None, description="The day to answer for; today in Europe/London if not given"
+    )
+
+
+class WorkerPath(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ref: Ref = Field(description="The worker's reference in the case system")
 
 
 class DecisionBody(BaseModel):
@@ -43,24 +66,14 @@ class DecisionBody(BaseModel):
 
 @routes.post("/api/v1/decisions")
 async def decisions(request: web.Request) -> web.Response:
-    caller = await _authorised(request)
+    caller, _ = await _authorised(request, ApiQuery)
     try:
         raw = json.loads(await read_body(request))
     except (ValueError, RecursionError):
         # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is a number past
         # Python's digit limit; nesting deeper than the stack raises RecursionError.
-        return invalid("body", "not JSON")
-    try:
-        body = DecisionBody.model_validate(raw)
-    except ValidationError as exc:
-        err = min(exc.errors(), key=lambda e: e["type"] not in EXTRA_FIELD)
-        field = ".".join(str(p) for p in err["loc"]) or "body"
-        if err["type"] in EXTRA_FIELD:
-            return invalid(
-                field,
-                "is not a field of this request (the product keeps no names, addresses or notes)",
-            )
-        return invalid(field, str(err["msg"]).removeprefix("Value error, "))
+        raise RequestError("body", "not JSON") from None
+    body = _validated(DecisionBody, raw)
     if body.org != caller.org_id:
         raise UnknownOrganisation(org=body.org)
     answer = await retry_transient(
@@ -79,11 +92,10 @@ async def decisions(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/workers/{ref}/entitlements")
 async def entitlements(request: web.Request) -> web.Response:
-    caller = await _authorised(request)
-    on = _on(request)
-    answer = await worker_entitlements(
-        caller.services.storage, caller.org_id, request.match_info["ref"], on
-    )
+    caller, query = await _authorised(request, EntitlementsQuery)
+    ref = _validated(WorkerPath, request.match_info).ref
+    on = query.on or event_day(dt.datetime.now(dt.UTC))
+    answer = await worker_entitlements(caller.services.storage, caller.org_id, ref, on)
     if answer.result is None:
         return web.json_response(_not_on_asye(answer))
     return web.json_response(
@@ -93,10 +105,9 @@ async def entitlements(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/workers/{ref}/breaches")
 async def breaches(request: web.Request) -> web.Response:
-    caller = await _authorised(request)
-    answer = await worker_breaches(
-        caller.services.storage, caller.org_id, request.match_info["ref"]
-    )
+    caller, _ = await _authorised(request, ApiQuery)
+    ref = _validated(WorkerPath, request.match_info).ref
+    answer = await worker_breaches(caller.services.storage, caller.org_id, ref)
     return web.json_response(
         {"worker_ref": answer.person.ref, **breaches_json(answer.result or ())}
     )
@@ -110,7 +121,12 @@ class _Caller:
     """The token, as the audit log names it: `api:token:<id>`."""
 
 
-async def _authorised(request: web.Request) -> _Caller:
+Query = TypeVar("Query", bound=ApiQuery)
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def _authorised(request: web.Request, query: type[Query]) -> tuple[_Caller, Query]:
+    """The caller's token (401 first, whatever else is wrong), then the query string."""
     services = request.app[SERVICES]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
@@ -122,24 +138,38 @@ async def _authorised(request: web.Request) -> _Caller:
             found = await store.tokens.find(token)
     if found is None:
         raise Unauthenticated
-    asked = request.query.get("org")
-    if asked is not None and asked != found.org_id:
-        raise UnknownOrganisation(org=asked)
-    return _Caller(services, found.org_id, f"api:token:{found.id}")
+    asked = _validated(query, _single_values(request, query))
+    if asked.org is not None and asked.org != found.org_id:
+        raise UnknownOrganisation(org=asked.org)
+    return _Caller(services, found.org_id, f"api:token:{found.id}"), asked
 
 
-def _on(request: web.Request) -> dt.date:
-    text = request.query.get("on")
-    if text is None:
-        return event_day(dt.datetime.now(dt.UTC))
+def _single_values(request: web.Request, query: type[BaseModel]) -> dict[str, str]:
+    """The query's own keys, each given once: `?on=A&on=B` asks two questions."""
+    values = {}
+    for name in query.model_fields:
+        given = request.query.getall(name, [])
+        if len(given) > 1:
+            raise RequestError(name, "is given more than once")
+        if given:
+            values[name] = given[0]
+    return values
+
+
+def _validated(model: type[Model], data: Any) -> Model:
+    """The first problem, as a 400 naming its field; a key that is not a field comes first,
+    since it may be a name or a note that must not be kept."""
     try:
-        return dt.date.fromisoformat(text) if len(text) == 10 else _bad_date(text)
-    except ValueError:
-        return _bad_date(text)
-
-
-def _bad_date(text: str) -> dt.date:
-    raise RequestError("on", f"{text!r} is not a date; use YYYY-MM-DD")
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = min(exc.errors(), key=lambda e: e["type"] not in EXTRA_FIELD)
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        if err["type"] in EXTRA_FIELD:
+            raise RequestError(
+                field,
+                "is not a field of this request (the product keeps no names, addresses or notes)",
+            ) from None
+        raise RequestError(field, str(err["msg"]).removeprefix("Value error, ")) from None
 
 
 def _decision(answer: Answer[Decision], proposal: Case) -> dict[str, Any]:

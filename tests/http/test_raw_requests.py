@@ -83,3 +83,42 @@ async def test_a_plain_request_id_is_kept_and_any_other_is_replaced(live: Live) 
         answer = await raw_request(live, sent(value))
         assert answer.status == 200
         assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["x-request-id"]), value
+
+
+ODD_TARGETS: list[tuple[str, bytes, str]] = [
+    ("GET", b"/api/v1/workers/NQ-1/entitlements?on=%FF", "on"),
+    ("GET", b"/api/v1/workers/NQ-1/entitlements?on=2025-01-01%00", "on"),
+    ("GET", b"/api/v1/workers/NQ-1/entitlements?on=%EF%BC%92025-01-01", "on"),  # a wide digit
+    ("GET", b"/api/v1/workers/NQ-1/entitlements?on=2025-01-01&on=2025-02-01", "on"),
+    ("GET", b"/api/v1/workers/NQ-1/breaches?org=%FF", "org"),
+    ("GET", b"/api/v1/workers/NQ-1/breaches?org=sto%00ke", "org"),
+    ("GET", b"/api/v1/workers/NQ-1/entitlements?org=%ED%A0%80", "org"),  # a surrogate
+    ("GET", b"/api/v1/workers/NQ-1/breaches?org=stoke&org=dorset", "org"),
+    ("POST", b"/api/v1/decisions?org=two%20words", "org"),
+    ("GET", b"/api/v1/workers/%FF/breaches", "ref"),
+    ("GET", b"/api/v1/workers/NQ%001/entitlements", "ref"),
+    ("GET", b"/api/v1/workers/" + b"7" * 65 + b"/breaches", "ref"),
+]
+
+
+async def test_odd_query_values_and_worker_refs_are_400_naming_them(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each is a value no worker, organisation or date can have: refused by the same types
+    that validate them in events and bodies, before any lookup, and named."""
+    auth = f"Authorization: Bearer {live.token}".encode()
+    before = await snapshot(live.db)
+    for method, target, field in ODD_TARGETS:
+        body = DECISION if method == "POST" else b""
+        answer = await raw_request(live, _request(live, method, target, auth, body=body))
+        assert answer.status == 400, (target, answer.body)
+        assert answer.body["error"] == "invalid" and answer.body["field"] == field, target
+    assert await snapshot(live.db) == before
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    # Good values of the same parameters pass (to the 404 of a worker that does not exist).
+    for target in (
+        b"/api/v1/workers/NQ-1/entitlements?on=2025-01-01&org=stoke",
+        b"/api/v1/workers/NQ-1/breaches?org=stoke&unknown=ignored",
+    ):
+        answer = await raw_request(live, _request(live, "GET", target, auth))
+        assert answer.status == 404 and "NQ-1" in answer.body["message"], target
