@@ -10,10 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    with_config,
+)
+from typing_extensions import TypedDict
 
 from bot.http_body import read_body
 from bot.http_errors import Unauthenticated
@@ -23,7 +32,17 @@ from handlers.errors import UnknownOrganisation
 from handlers.events import Ref, event_day
 from policy import Case, Decision, Override, RequestError
 from policy.requests import EXTRA_FIELD, Day
-from policy.views import breaches_json, decision_json, entitlements_json
+from policy.views import (
+    SHAPE,
+    BreachesJson,
+    DecisionJson,
+    EntitlementsJson,
+    PolicyJson,
+    RoleText,
+    breaches_json,
+    decision_json,
+    entitlements_json,
+)
 from storage.db import retry_transient
 
 routes = web.RouteTableDef()
@@ -64,6 +83,46 @@ class DecisionBody(BaseModel):
     override: Override | None = None
 
 
+# What the routes answer with 200, as TypedDicts: mypy holds each route to its shape and
+# the OpenAPI document derives its response schemas from them.
+
+
+@with_config(SHAPE)
+class NotOnAsye(TypedDict):
+    """A worker without an ASYE record: the policy does not apply to them."""
+
+    worker_ref: str
+    asye: Literal[False]
+    message: str
+    policy: PolicyJson
+
+
+@with_config(SHAPE)
+class DecisionNotOnAsye(NotOnAsye):
+    outcome: Literal["allow"]
+    requested_role: RoleText
+
+
+@with_config(SHAPE)
+class EntitlementsAnswer(EntitlementsJson):
+    worker_ref: str
+    on: Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
+
+
+@with_config(SHAPE)
+class BreachesAnswer(BreachesJson):
+    worker_ref: str
+
+
+DECISION_ANSWER: TypeAdapter[DecisionJson | DecisionNotOnAsye] = TypeAdapter(
+    DecisionJson | DecisionNotOnAsye
+)
+ENTITLEMENTS_ANSWER: TypeAdapter[EntitlementsAnswer | NotOnAsye] = TypeAdapter(
+    EntitlementsAnswer | NotOnAsye
+)
+BREACHES_ANSWER: TypeAdapter[BreachesAnswer] = TypeAdapter(BreachesAnswer)
+
+
 @routes.post("/api/v1/decisions")
 async def decisions(request: web.Request) -> web.Response:
     caller, _ = await _authorised(request, ApiQuery)
@@ -98,9 +157,12 @@ async def entitlements(request: web.Request) -> web.Response:
     answer = await worker_entitlements(caller.services.storage, caller.org_id, ref, on)
     if answer.result is None:
         return web.json_response(_not_on_asye(answer))
-    return web.json_response(
-        {"worker_ref": answer.person.ref, "on": on.isoformat(), **entitlements_json(answer.result)}
-    )
+    entitled: EntitlementsAnswer = {
+        "worker_ref": answer.person.ref,
+        "on": on.isoformat(),
+        **entitlements_json(answer.result),
+    }
+    return web.json_response(entitled)
 
 
 @routes.get("/api/v1/workers/{ref}/breaches")
@@ -108,9 +170,8 @@ async def breaches(request: web.Request) -> web.Response:
     caller, _ = await _authorised(request, ApiQuery)
     ref = _validated(WorkerPath, request.match_info).ref
     answer = await worker_breaches(caller.services.storage, caller.org_id, ref)
-    return web.json_response(
-        {"worker_ref": answer.person.ref, **breaches_json(answer.result or ())}
-    )
+    found: BreachesAnswer = {"worker_ref": answer.person.ref, **breaches_json(answer.result or ())}
+    return web.json_response(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +233,7 @@ def _validated(model: type[Model], data: Any) -> Model:
         raise RequestError(field, str(err["msg"]).removeprefix("Value error, ")) from None
 
 
-def _decision(answer: Answer[Decision], proposal: Case) -> dict[str, Any]:
+def _decision(answer: Answer[Decision], proposal: Case) -> DecisionJson | DecisionNotOnAsye:
     if answer.result is not None:
         return decision_json(answer.result)
     return {
@@ -182,7 +243,7 @@ def _decision(answer: Answer[Decision], proposal: Case) -> dict[str, Any]:
     }
 
 
-def _not_on_asye(answer: Answer[Any]) -> dict[str, Any]:
+def _not_on_asye(answer: Answer[Any]) -> NotOnAsye:
     return {
         "worker_ref": answer.person.ref,
         "asye": False,
