@@ -15,6 +15,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 
 from bot import routes_api, routes_case_events, routes_docs
+from bot.http_body import MAX_BODY
 from bot.http_errors import error_middleware
 from bot.services import REQUEST_ID, SERVICES, Services
 from bot.settings import Settings
@@ -22,9 +23,6 @@ from storage.db import Database, connect
 from storage.repositories import Storage
 
 log = logging.getLogger("caseload_bot.http")
-
-MAX_BODY = 256 * 1024
-"""No event or decision request comes near this; a larger body is refused with 413."""
 
 
 def build_app(settings: Settings, database: Database | None = None) -> web.Application:

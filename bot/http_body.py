@@ -12,6 +12,9 @@ from aiohttp import web
 
 from bot.services import SERVICES
 
+MAX_BODY = 256 * 1024
+"""No event or decision request comes near this; a larger body is refused with 413."""
+
 
 class BodyTimeout(Exception):
     """The body did not arrive within BODY_READ_TIMEOUT_S (answered 408, connection closed)."""

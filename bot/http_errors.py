@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import OperationalError
 
 from bot.http_body import BodyTimeout, ClientGone
@@ -32,8 +33,29 @@ class Unauthenticated(Exception):
     """No valid bearer token: 401, whatever else is wrong with the request."""
 
 
-def problem(status: int, error: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": error, "message": message, **extra}, status=status)
+class Problem(BaseModel):
+    """The body of every refusal; the OpenAPI document publishes this model's schema."""
+
+    error: str = Field(description="A short code: invalid, unauthorized, not_found, timeout, ...")
+    message: str = Field(description="What was wrong, for a person")
+    field: str | SkipJsonSchema[None] = Field(
+        default=None, description="Where in the request (400 only)"
+    )
+    request_id: str | SkipJsonSchema[None] = Field(
+        default=None, description="To quote when reporting a 500"
+    )
+
+
+def problem(
+    status: int,
+    error: str,
+    message: str,
+    *,
+    field: str | None = None,
+    request_id: str | None = None,
+) -> web.Response:
+    body = Problem(error=error, message=message, field=field, request_id=request_id)
+    return web.json_response(body.model_dump(exclude_none=True), status=status)
 
 
 def invalid(field: str, message: str) -> web.Response:
