@@ -24,6 +24,11 @@ class BodyTimeout(Exception):
         super().__init__(f"the body did not arrive within {seconds:g} seconds")
 
 
+class BodyNotDecodable(Exception):
+    """The body does not decode as its Content-Encoding says (400, connection closed: aiohttp
+    can read nothing further from it)."""
+
+
 class ClientGone(Exception):
     """The client closed the connection before its body ended: there is no one to answer."""
 
@@ -42,3 +47,5 @@ async def read_body(request: web.Request) -> bytes:
     except ConnectionResetError:
         # aiohttp ends a pending read this way when the connection is lost mid-body.
         raise ClientGone from None
+    except web.RequestPayloadError:
+        raise BodyNotDecodable from None

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import OperationalError
 
-from bot.http_body import BodyTimeout, ClientGone
+from bot.http_body import BodyNotDecodable, BodyTimeout, ClientGone
 from bot.services import REQUEST_ID
 from handlers.errors import CaseloadError, Conflict, NotFound, NotPermitted
 from handlers.events import EventError
@@ -22,8 +22,8 @@ from storage.db import StorageBusy
 log = logging.getLogger("caseload_bot.http")
 
 LINGER_S = 2.0
-"""After a 408, how long what is left of the body is read and dropped before the connection
-closes: closing on unread bytes sends a reset, which can destroy the 408 before the client
+"""After a 408 or an undecodable body, how long what is left of it is read and dropped before
+the connection closes: closing on unread bytes sends a reset, which can destroy the 408 before the client
 has read it. The client has the 408 and the end of the stream at once either way."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -85,6 +85,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await _answer_and_close(
             request, problem(408, "timeout", f"{exc}; send the whole body at once")
         )
+    except BodyNotDecodable:
+        return await _answer_and_close(
+            request, invalid("body", "does not decode as its Content-Encoding says")
+        )
     except ClientGone:
         # Routine on a real network: no traceback, and not an error of ours.
         log.info(
@@ -123,9 +127,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
-    """Answer, then close within LINGER_S, not after aiohttp's ten-second lingering close."""
+    """Answer, then close within LINGER_S: aiohttp would go on reading what is left of the
+    body for ten seconds (its lingering close), or log a body it cannot decode as an error."""
     response.force_close()
-    with contextlib.suppress(ConnectionError, TimeoutError):
+    with contextlib.suppress(ConnectionError, TimeoutError, web.RequestPayloadError):
         await response.prepare(request)
         await response.write_eof()
         if request.transport is not None:

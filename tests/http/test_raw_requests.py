@@ -4,6 +4,7 @@ would send (a raw \\xff, text that is not UTF-8) get the answer any bad value ge
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import re
@@ -122,3 +123,30 @@ async def test_odd_query_values_and_worker_refs_are_400_naming_them(
     ):
         answer = await raw_request(live, _request(live, "GET", target, auth))
         assert answer.status == 404 and "NQ-1" in answer.body["message"], target
+
+
+@pytest.mark.parametrize("path", ["/webhooks/case-events", "/api/v1/decisions"])
+async def test_a_body_that_does_not_decode_as_its_content_encoding_is_400(
+    live: Live, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each was a 500 and an 'unhandled error' traceback."""
+    auth = f"Authorization: Bearer {live.token}".encode()
+    before = await snapshot(live.db)
+    for encoding, body in (
+        (b"gzip", b"not gzip at all"),
+        (b"deflate", b"\x00\x01\x02 not deflate"),
+        (b"gzip", b"\x1f\x8b" + b"x" * 30),  # a gzip magic number, then nonsense
+    ):
+        headers = (auth, b"Content-Encoding: " + encoding)
+        answer = await raw_request(live, _request(live, "POST", path.encode(), *headers, body=body))
+        assert answer.status == 400, (encoding, answer.body)
+        assert answer.body["field"] == "body" and "Content-Encoding" in answer.body["message"]
+    assert await snapshot(live.db) == before
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    # A body that does decode is read as usual (to the 404 of a worker that does not exist).
+    headers = (auth, b"Content-Encoding: gzip")
+    packed = gzip.compress(DECISION)
+    answer = await raw_request(
+        live, _request(live, "POST", b"/api/v1/decisions", *headers, body=packed)
+    )
+    assert answer.status == 404 and "NQ-1" in answer.body["message"], answer.body
