@@ -4,19 +4,18 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from bot import routes_api, routes_case_events, routes_docs
+from bot.http_body import MAX_BODY
 from bot.http_errors import error_middleware
 from bot.services import REQUEST_ID, SERVICES, Services
 
 log = logging.getLogger("caseload_bot.http")
-
-MAX_BODY = 256 * 1024
-"""No event or decision request comes near this; a larger body is refused with 413."""
 
 
 def build_app(services: Services) -> web.Application:
@@ -25,6 +24,7 @@ def build_app(services: Services) -> web.Application:
         middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY
     )
     app[SERVICES] = services
+    app.on_response_prepare.append(_send_request_id)
     app.add_routes(routes_case_events.routes)
     app.add_routes(routes_api.routes)
     app.add_routes(routes_docs.routes)
@@ -36,14 +36,26 @@ def build_app(services: Services) -> web.Application:
     return app
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer carries an id that also appears in the logs, and nothing personal."""
-    request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    """Every answer carries an id that also appears in the logs, and nothing personal.
+
+    The caller's own id is kept when it is a plain token; anything else (spaces that would
+    split a log line, bytes that are not UTF-8) is replaced, never echoed.
+    """
+    sent = request.headers.get("X-Request-Id", "")[:64]
+    request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
-    response = await handler(request)
-    response.headers["X-Request-Id"] = request_id
-    return response
+    return await handler(request)
+
+
+async def _send_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """At send time, so that answers sent early (a 408 that then closes) carry it too."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers["X-Request-Id"] = request_id

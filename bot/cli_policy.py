@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,7 +36,7 @@ from policy.explain import explain
 from policy.suite import parse_suite, run_suite
 from policy.views import breaches_json, decision_json, entitlements_json
 
-Answer = Callable[[CompiledPolicy, Any], dict[str, Any]]
+Answer = Callable[[CompiledPolicy, Any], Mapping[str, Any]]
 
 ANSWERS: dict[str, Answer] = {
     "decide": lambda c, data: decision_json(decide(c, parse_decision_request(data))),
@@ -158,7 +158,7 @@ def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
             yield number, _LineError(f"not JSON ({exc.msg} at column {exc.colno})")
 
 
-def _dump(obj: dict[str, Any]) -> str:
+def _dump(obj: Mapping[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=False) + "\n"
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
+from bot.http_body import BodyNotDecodable, BodyTimeout, ClientGone
 from bot.services import REQUEST_ID
 from handlers.errors import (
     Busy,
@@ -21,11 +25,41 @@ from policy import InputError, PolicyError
 
 log = logging.getLogger("caseload_bot.http")
 
+LINGER_S = 2.0
+"""After a 408 or an undecodable body, how long what is left of it is read and dropped before
+the connection closes: closing on unread bytes sends a reset, which can destroy the 408 before the client
+has read it. The client has the 408 and the end of the stream at once either way."""
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def problem(status: int, error: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": error, "message": message, **extra}, status=status)
+class Unauthenticated(Exception):
+    """No valid bearer token: 401, whatever else is wrong with the request."""
+
+
+class Problem(BaseModel):
+    """The body of every refusal; the OpenAPI document publishes this model's schema."""
+
+    error: str = Field(description="A short code: invalid, unauthorized, not_found, timeout, ...")
+    message: str = Field(description="What was wrong, for a person")
+    field: str | SkipJsonSchema[None] = Field(
+        default=None, description="Where in the request (400 only)"
+    )
+    request_id: str | SkipJsonSchema[None] = Field(
+        default=None, description="To quote when reporting a 500"
+    )
+
+
+def problem(
+    status: int,
+    error: str,
+    message: str,
+    *,
+    field: str | None = None,
+    request_id: str | None = None,
+) -> web.Response:
+    body = Problem(error=error, message=message, field=field, request_id=request_id)
+    return web.json_response(body.model_dump(exclude_none=True), status=status)
 
 
 def invalid(field: str, message: str) -> web.Response:
@@ -39,9 +73,34 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status == 413:
             return problem(413, "too_large", "the body is larger than this endpoint accepts")
-        if exc.status in (404, 405):
-            return problem(exc.status, "not_found" if exc.status == 404 else "method", exc.reason)
+        if exc.status == 404:
+            return problem(404, "not_found", exc.reason)
+        if exc.status == 405:
+            # RFC 9110: a 405 names the methods the resource does allow.
+            response = problem(405, "method", exc.reason)
+            response.headers["Allow"] = exc.headers["Allow"]
+            return response
         raise
+    except Unauthenticated:
+        response = problem(401, "unauthorized", "send Authorization: Bearer <token>")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="caseload-bot"'
+        return response
+    except BodyTimeout as exc:
+        return await _answer_and_close(
+            request, problem(408, "timeout", f"{exc}; send the whole body at once")
+        )
+    except BodyNotDecodable:
+        return await _answer_and_close(
+            request, invalid("body", "does not decode as its Content-Encoding says")
+        )
+    except ClientGone:
+        # Routine on a real network: no traceback, and not an error of ours.
+        log.info(
+            "client closed the connection mid-body request_id=%s route=%s",
+            request.get(REQUEST_ID),
+            _route(request),
+        )
+        return problem(400, "incomplete", "the connection closed before the body ended")
     except InputError as exc:
         return invalid(exc.field, exc.message)
     except StorageError as exc:
@@ -63,11 +122,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         # Logged with the request id and route only: bodies may hold case references.
         log.exception(
-            "unhandled error request_id=%s route=%s",
-            request.get(REQUEST_ID),
-            request.match_info.route.resource.canonical
-            if request.match_info.route.resource
-            else "-",
+            "unhandled error request_id=%s route=%s", request.get(REQUEST_ID), _route(request)
         )
         return problem(
             500,
@@ -75,3 +130,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             "the server could not complete this request",
             request_id=request.get(REQUEST_ID),
         )
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Answer, then close within LINGER_S: aiohttp would go on reading what is left of the
+    body for ten seconds (its lingering close), or log a body it cannot decode as an error."""
+    response.force_close()
+    with contextlib.suppress(ConnectionError, TimeoutError, web.RequestPayloadError):
+        await response.prepare(request)
+        await response.write_eof()
+        if request.transport is not None:
+            request.transport.write_eof()
+        async with asyncio.timeout(LINGER_S):
+            while await request.content.readany():
+                pass
+    request.protocol.force_close()
+    return response
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource else "-"

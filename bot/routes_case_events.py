@@ -13,6 +13,7 @@ import logging
 
 from aiohttp import web
 
+from bot.http_body import read_body
 from bot.http_errors import invalid, problem
 from bot.services import SERVICES
 from bot.webhook_signature import SignatureError, WebhookSecrets, verify
@@ -26,7 +27,7 @@ routes = web.RouteTableDef()
 @routes.post("/webhooks/case-events")
 async def case_events(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    body = await request.read()
+    body = await read_body(request)
     now = services.now()
     org = claimed_org(body)
     secrets = await org_secrets(services.tx, org, now) if org is not None else ()

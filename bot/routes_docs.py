@@ -4,11 +4,22 @@ case event, and a health check for the council's monitoring."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
 
-from bot.routes_api import DecisionBody
+from bot.http_body import MAX_BODY
+from bot.http_errors import Problem
+from bot.routes_api import (
+    BREACHES_ANSWER,
+    DECISION_ANSWER,
+    ENTITLEMENTS_ANSWER,
+    ApiQuery,
+    DecisionBody,
+    EntitlementsQuery,
+    WorkerPath,
+)
 from bot.services import SERVICES
 from handlers.events import EVENT_TYPES, event_schemas
 
@@ -32,50 +43,122 @@ async def event_schema(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     await request.app[SERVICES].tx.ping()
-    return web.json_response({"status": "ok"})
+    return web.json_response(Health(status="ok").model_dump())
 
 
-def _error(description: str) -> dict[str, Any]:
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+REF = "#/components/schemas/{model}"
+
+
+def _schema(
+    source: type[BaseModel] | TypeAdapter[Any], schemas: dict[str, Any], **options: Any
+) -> dict[str, Any]:
+    """The JSON Schema of a model or type, its nested definitions moved into `schemas`,
+    where every `$ref` points."""
+    adapter = source if isinstance(source, TypeAdapter) else TypeAdapter(source)
+    schema = adapter.json_schema(ref_template=REF, **options)
+    for name, definition in schema.pop("$defs", {}).items():
+        if schemas.setdefault(name, definition) != definition:
+            raise ValueError(f"two different schemas are both named {name}")
+    return schema
+
+
+def _parameters(model: type[BaseModel], where: str) -> list[dict[str, Any]]:
+    """OpenAPI parameters from the model that validates them, so the two cannot drift.
+
+    A query string has no null: an optional parameter is one that may be left out.
+    """
+    schema = model.model_json_schema(ref_template=REF)
+    out = []
+    for name, prop in schema["properties"].items():
+        description = prop.pop("description")
+        if prop.get("default", ...) is None:
+            del prop["default"]
+            prop["anyOf"] = [s for s in prop["anyOf"] if s != {"type": "null"}]
+            if len(prop["anyOf"]) == 1:
+                prop.update(prop.pop("anyOf")[0])
+        required = name in schema.get("required", ())
+        out.append(
+            {"name": name, "in": where, "required": required, "description": description}
+            | {"schema": prop}
+        )
+    return out
+
+
+def _answer(
+    description: str, schema: dict[str, Any], headers: tuple[str, ...] = ()
+) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "headers": {h: {"$ref": f"#/components/headers/{h}"} for h in ("X-Request-Id", *headers)},
+        "content": {"application/json": {"schema": schema}},
     }
 
 
-_JSON_OK: dict[str, Any] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+def _error(description: str, *headers: str) -> dict[str, Any]:
+    return _answer(description, {"$ref": "#/components/schemas/Error"}, headers)
+
+
+_OBJECT: dict[str, Any] = {"type": "object"}
+
+_405 = _error("Not a method of this path; `Allow` lists those it has", "Allow")
+_503 = _error("The database is busy or unreachable; nothing changed, try again", "Retry-After")
+_BODY_ERRORS = {
+    "408": _error(
+        "The body did not arrive within BODY_READ_TIMEOUT_S (10 s unless set); "
+        "the connection is closed"
+    ),
+    "413": _error(f"The body is over {MAX_BODY // 1024} KiB"),
+}
+_API_ERRORS = {
+    "401": _error("No valid bearer token", "WWW-Authenticate"),
+    "404": _error(
+        "Unknown organisation or worker, including another organisation's: `?org=` or "
+        "`org` naming any but the token's own"
+    ),
+    "405": _405,
+    "503": _503,
+}
+
+
+def _header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": schema or {"type": "string"}}
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    schemas: dict[str, Any] = {
-        "Error": {
-            "type": "object",
-            "required": ["error", "message"],
-            "properties": {
-                "error": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": "string"},
-            },
-        },
-        "DecisionRequest": DecisionBody.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        ),
-    }
+    schemas: dict[str, Any] = {}
+    schemas["Error"] = _schema(Problem, schemas)
+    schemas["DecisionRequest"] = _schema(DecisionBody, schemas)
+    schemas["Health"] = _schema(Health, schemas)
+    decision = _schema(DECISION_ANSWER, schemas)
+    entitled = _schema(ENTITLEMENTS_ANSWER, schemas)
+    breaches = _schema(BREACHES_ANSWER, schemas)
     event_refs = []
     for model in EVENT_TYPES.values():
-        schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
+        schemas[model.__name__] = _schema(model, schemas, by_alias=True)
         event_refs.append({"$ref": f"#/components/schemas/{model.__name__}"})
-    schemas.update(schemas["DecisionRequest"].pop("$defs", {}))
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
-    worker = {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}
+    request_id = {
+        "name": "X-Request-Id",
+        "in": "header",
+        "required": False,
+        "description": "Your id for this request, kept when it is 1-64 of A-Z a-z 0-9 . _ : - "
+        "(otherwise one is made); it is in the answer and the logs",
+        "schema": {"type": "string"},
+    }
+    worker = _parameters(WorkerPath, "path")
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "caseload-bot",
             "version": "1",
-            "description": "Protected caseloads for newly qualified social workers: case events in, decisions out.",
+            "description": "Protected caseloads for newly qualified social workers: case events in, "
+            "decisions out. Every answer is JSON and carries X-Request-Id; refusals have the "
+            "`Error` shape. A 500 is never intended: report it with its `request_id`.",
         },
         "paths": {
             "/webhooks/case-events": {
@@ -84,7 +167,8 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
                         for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
-                    ],
+                    ]
+                    + [request_id],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -97,18 +181,18 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "202": {
-                            "description": "Committed (or a redelivery, acknowledged and ignored)",
-                            **_JSON_OK,
-                        },
+                        "202": _answer(
+                            "Committed (or a redelivery, acknowledged and ignored)", _OBJECT
+                        ),
                         "400": _error("The body is not a valid event; `field` says where"),
                         "401": _error("Unsigned, wrongly signed or stale (over 5 minutes)"),
                         "404": _error("Unknown organisation"),
+                        "405": _405,
                         "409": _error(
                             "Refers to a case or allocation not yet known; redeliver later"
                         ),
-                        "413": _error("Body too large"),
-                        "503": _error("Database busy; nothing changed, redeliver"),
+                        **_BODY_ERRORS,
+                        "503": _503,
                     },
                 }
             },
@@ -116,6 +200,7 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Decide a proposed allocation on the stored caseload (logged)",
                     "security": bearer,
+                    "parameters": [*_parameters(ApiQuery, "query"), request_id],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -125,34 +210,34 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "200": {
-                            "description": "The decision, as `caseload-bot policy decide` writes it",
-                            **_JSON_OK,
-                        },
-                        "400": _error("Invalid request; `field` says where"),
-                        "401": _error("No valid bearer token"),
-                        "404": _error(
-                            "Unknown organisation or worker (including another organisation's)"
+                        "200": _answer(
+                            "The decision, as `caseload-bot policy decide` writes it, or "
+                            "`asye: false` for a worker the policy does not apply to",
+                            decision,
                         ),
+                        "400": _error("Invalid request; `field` says where"),
+                        **_API_ERRORS,
+                        **_BODY_ERRORS,
                     },
                 }
             },
             "/api/v1/workers/{ref}/entitlements": {
                 "get": {
-                    "summary": "What this worker may hold on a date (default today, Europe/London)",
+                    "summary": "What this worker may hold on a date",
                     "security": bearer,
                     "parameters": [
-                        worker,
-                        {
-                            "name": "on",
-                            "in": "query",
-                            "schema": {"type": "string", "format": "date"},
-                        },
+                        *worker,
+                        *_parameters(EntitlementsQuery, "query"),
+                        request_id,
                     ],
                     "responses": {
-                        "200": {"description": "Entitlements", **_JSON_OK},
-                        "401": _error("No valid bearer token"),
-                        "404": _error("Unknown worker"),
+                        "200": _answer(
+                            "Entitlements, or `asye: false` for a worker the policy does not "
+                            "apply to",
+                            entitled,
+                        ),
+                        "400": _error("A malformed `ref`, `on` or `org`; `field` says which"),
+                        **_API_ERRORS,
                     },
                 }
             },
@@ -160,11 +245,11 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "The worker's open breaches, with clause and remedy",
                     "security": bearer,
-                    "parameters": [worker],
+                    "parameters": [*worker, *_parameters(ApiQuery, "query"), request_id],
                     "responses": {
-                        "200": {"description": "Open breaches", **_JSON_OK},
-                        "401": _error("No valid bearer token"),
-                        "404": _error("Unknown worker"),
+                        "200": _answer("Open breaches", breaches),
+                        "400": _error("A malformed `ref` or `org`; `field` says which"),
+                        **_API_ERRORS,
                     },
                 }
             },
@@ -177,29 +262,45 @@ def openapi_document() -> dict[str, Any]:
                             "in": "path",
                             "required": True,
                             "schema": {"enum": list(EVENT_TYPES)},
-                        }
+                        },
+                        request_id,
                     ],
                     "responses": {
-                        "200": {"description": "JSON Schema", **_JSON_OK},
+                        "200": _answer("JSON Schema", _OBJECT),
                         "404": _error("Unknown event type"),
+                        "405": _405,
                     },
                 }
             },
             "/openapi.json": {
                 "get": {
                     "summary": "This document",
-                    "responses": {"200": {"description": "OpenAPI 3.1", **_JSON_OK}},
+                    "parameters": [request_id],
+                    "responses": {"200": _answer("OpenAPI 3.1", _OBJECT), "405": _405},
                 }
             },
             "/healthz": {
                 "get": {
                     "summary": "Liveness, with a database round trip",
-                    "responses": {"200": {"description": "ok", **_JSON_OK}},
+                    "parameters": [request_id],
+                    "responses": {
+                        "200": _answer("ok", {"$ref": "#/components/schemas/Health"}),
+                        "405": _405,
+                        "503": _503,
+                    },
                 }
             },
         },
         "components": {
             "schemas": schemas,
+            "headers": {
+                "X-Request-Id": _header("This request's id, as the logs name it"),
+                "Allow": _header("The methods this path has"),
+                "WWW-Authenticate": _header('Bearer realm="caseload-bot"'),
+                "Retry-After": _header(
+                    "Seconds to wait", {"type": "string", "pattern": "^[0-9]+$"}
+                ),
+            },
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     """The Standard Webhooks secret (`whsec_...`) the case-management system signs with."""
     DB_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)
     """How long a SQLite writer waits for another writer before giving up."""
+    BODY_READ_TIMEOUT_S: float = Field(default=10.0, gt=0)
+    """How long a client may take to send a request body: a slow or stalled sender would
+    otherwise hold its connection (and a file descriptor) for as long as it likes."""
 
     @field_validator("CASE_EVENTS_SECRET")
     @classmethod

@@ -18,6 +18,7 @@ from pydantic import (
     Strict,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.dataclasses import dataclass
@@ -43,7 +44,10 @@ def _iso_date(value: object) -> dt.date:
 
 T = TypeVar("T")
 
-Day = Annotated[dt.date, PlainValidator(_iso_date)]
+Day = Annotated[
+    dt.date, PlainValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})
+]
+"""A plain validator has no schema of its own: published schemas would say nothing."""
 Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:-]*$")]
 Key = Annotated[str, Field(min_length=1, max_length=80)]
 

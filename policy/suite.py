@@ -20,6 +20,7 @@ matched as a subset of the JSON answer.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,7 @@ def run_suite(compiled: CompiledPolicy, suite: Suite) -> list[CaseResult]:
 
 def run_case(compiled: CompiledPolicy, case: SuiteCase, defaults: dict[str, Any]) -> CaseResult:
     given = _with_defaults(defaults, case.given)
+    answer: Mapping[str, Any]
     try:
         if case.kind == "decide":
             answer = decision_json(decide(compiled, parse_decision_request(given)))
@@ -102,7 +104,7 @@ def _with_defaults(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str,
     return parsed
 
 
-def _failures(expect: dict[str, Any], answer: dict[str, Any]) -> list[str]:
+def _failures(expect: dict[str, Any], answer: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     for key, want in expect.items():
         if key == "blocking":

@@ -2,12 +2,121 @@
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, NotRequired
+
+from pydantic import ConfigDict, WithJsonSchema, with_config
+from typing_extensions import TypedDict
 
 from policy.engine import AllowedFrom, Breach, Decision, Entitlements, Reason
+from policy.schema import Outcome, Role
+
+# The shapes are TypedDicts, so that mypy holds each function to its shape and the API's
+# OpenAPI document derives its response schemas from the same definitions.
+# (typing_extensions' TypedDict: pydantic reads typing's only from Python 3.12.)
+
+SHAPE = ConfigDict(extra="forbid")
+"""A key a shape does not name breaks the published schema: add it to the shape first."""
 
 
-def decision_json(d: Decision) -> dict[str, Any]:
+def _one_of(values: type[StrEnum]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "enum": [v.value for v in values]})
+
+
+OutcomeText = Annotated[str, _one_of(Outcome)]
+RoleText = Annotated[str, _one_of(Role)]
+
+
+@with_config(SHAPE)
+class PolicyJson(TypedDict):
+    id: str
+    version: str
+
+
+@with_config(SHAPE)
+class ReasonJson(TypedDict):
+    rule: str
+    clause: str
+    summary: str
+    effect: OutcomeText
+    overridden: NotRequired[bool]
+    note: NotRequired[str]
+
+
+@with_config(SHAPE)
+class AllowedFromJson(TypedDict):
+    date: str | None
+    milestone: str
+
+
+@with_config(SHAPE)
+class DecisionCaseloadJson(TypedDict):
+    children_before: int
+    children_after: int
+    children_cap: float | None
+    points_before: float | None
+    points_after: float | None
+    points_cap: float | None
+
+
+@with_config(SHAPE)
+class DecisionJson(TypedDict):
+    outcome: OutcomeText
+    requested_role: RoleText
+    overridden: bool
+    reasons: list[ReasonJson]
+    conditions: list[str]
+    allowed_from: AllowedFromJson | None
+    caseload: DecisionCaseloadJson
+    month_of_practice: float
+    policy: PolicyJson
+
+
+@with_config(SHAPE)
+class CapacityJson(TypedDict):
+    children: int
+    children_cap: float | None
+    children_remaining: float | None
+    points: float | None
+    points_cap: float | None
+    points_remaining: float | None
+
+
+@with_config(SHAPE)
+class EntitlementJson(TypedDict):
+    work_type: str
+    flags: list[str]
+    lead: OutcomeText
+    co_work: OutcomeText
+    allowed_from: AllowedFromJson | None
+    clause: str | None
+    conditions: list[str]
+
+
+@with_config(SHAPE)
+class EntitlementsJson(TypedDict):
+    month_of_practice: float
+    caseload: CapacityJson
+    work_types: list[EntitlementJson]
+    policy: PolicyJson
+
+
+@with_config(SHAPE)
+class BreachJson(TypedDict):
+    rule: str
+    clause: str
+    summary: str
+    detail: str
+    remedy: str
+    case_ids: list[str]
+
+
+@with_config(SHAPE)
+class BreachesJson(TypedDict):
+    breaches: list[BreachJson]
+
+
+def decision_json(d: Decision) -> DecisionJson:
     c = d.caseload
     return {
         "outcome": d.outcome.value,
@@ -29,8 +138,8 @@ def decision_json(d: Decision) -> dict[str, Any]:
     }
 
 
-def reason_json(r: Reason) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def reason_json(r: Reason) -> ReasonJson:
+    out: ReasonJson = {
         "rule": r.rule,
         "clause": r.clause,
         "summary": r.summary,
@@ -43,13 +152,13 @@ def reason_json(r: Reason) -> dict[str, Any]:
     return out
 
 
-def allowed_from_json(a: AllowedFrom | None) -> dict[str, Any] | None:
+def allowed_from_json(a: AllowedFrom | None) -> AllowedFromJson | None:
     if a is None:
         return None
     return {"date": a.date.isoformat() if a.date else None, "milestone": a.milestone}
 
 
-def entitlements_json(e: Entitlements) -> dict[str, Any]:
+def entitlements_json(e: Entitlements) -> EntitlementsJson:
     c = e.caseload
     return {
         "month_of_practice": e.month_of_practice,
@@ -77,7 +186,7 @@ def entitlements_json(e: Entitlements) -> dict[str, Any]:
     }
 
 
-def breaches_json(found: tuple[Breach, ...]) -> dict[str, Any]:
+def breaches_json(found: tuple[Breach, ...]) -> BreachesJson:
     return {
         "breaches": [
             {
@@ -93,7 +202,7 @@ def breaches_json(found: tuple[Breach, ...]) -> dict[str, Any]:
     }
 
 
-def _number(x: float | None) -> float | int | None:
+def _number(x: float | None) -> float | None:
     """Whole numbers print as integers: a cap of 16 children, not 16.0."""
     if x is None:
         return None

@@ -8,6 +8,7 @@ Webhooks are signed with the real Standard Webhooks algorithm; organisations are
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -16,10 +17,11 @@ import json
 import math
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from standardwebhooks import Webhook
@@ -212,6 +214,81 @@ async def api(db: Database) -> AsyncIterator[Api]:
     services = bootstrap(settings, database=db, now=clock)
     async with TestClient(TestServer(build_app(services))) as client:
         yield Api(client, db, clock)
+
+
+@dataclass(frozen=True)
+class Live:
+    """The app on a real port: where raw sockets and outside tools connect."""
+
+    host: str
+    port: int
+    token: str
+    """A bearer token of `stoke`."""
+    db: Database
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+LIVE_BODY_READ_TIMEOUT_S = 1.0
+PATIENCE = LIVE_BODY_READ_TIMEOUT_S + 10
+"""A generous bound on anything the live server should do within its body timeout."""
+
+
+@pytest.fixture
+async def live(db: Database) -> AsyncIterator[Live]:
+    """The whole app served as `caseload-bot serve` serves it, with organisations `stoke`
+    and `dorset` and a body read timeout cut to one second.
+
+    `web.run_app`'s own runner, not aiohttp's TestServer: the test server cancels a handler
+    whose client has gone, so it would hide what the product does then.
+    """
+    storage = Storage(db)
+    await create_org(storage, STOKE, "stoke-childrens")
+    await create_org(storage, OTHER, "dorset-childrens")
+    token = await create_token(storage, STOKE)
+    settings = Settings(CASE_EVENTS_SECRET=SECRET, BODY_READ_TIMEOUT_S=LIVE_BODY_READ_TIMEOUT_S)
+    runner = web.AppRunner(build_app(bootstrap(settings, database=db)))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield Live(host, port, token, db)
+    finally:
+        await runner.cleanup()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    """Names in lower case."""
+    body: Any
+
+
+async def read_answer(reader: asyncio.StreamReader) -> Answer:
+    """One HTTP/1.1 answer with a Content-Length, read off a raw socket."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")[:-2]
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), PATIENCE)
+    return Answer(int(status_line.split()[1]), headers, json.loads(body))
+
+
+async def raw_request(live: Live, request: bytes) -> Answer:
+    """Send bytes exactly as given (headers need not be UTF-8) and read the answer."""
+    reader, writer = await asyncio.open_connection(live.host, live.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await read_answer(reader)
+    finally:
+        writer.close()
 
 
 def asye_start(days_ago: int) -> str:

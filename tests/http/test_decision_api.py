@@ -4,6 +4,7 @@ match the policy engine on the stored caseload, and the audit log they leave."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -83,7 +84,7 @@ def _proposal(ref: str, work_type: str, children: int, role: str = "lead") -> di
     return {"case_id": ref, "work_type": work_type, "children": children, "role": role}
 
 
-async def _expected(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+async def _expected(api: Api, body: dict[str, Any]) -> Mapping[str, object]:
     """What the policy engine says on the caseload as stored, computed here independently."""
     async with api.storage.read() as s:
         org = await s.orgs.get(STOKE)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import jsonschema
 
 from handlers.events import EVENT_TYPES
-from tests.http.conftest import SAMPLES, STOKE, Api, at, event
+from tests.http.conftest import SAMPLES, STOKE, Api, at, create_token, event
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
@@ -163,3 +164,113 @@ async def test_healthz(api: Api) -> None:
     response = await api.client.get("/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok"}
+
+
+async def test_a_method_a_route_does_not_have_is_405_naming_those_it_has(api: Api) -> None:
+    for method, path, allowed in (
+        ("PUT", "/healthz", {"GET", "HEAD"}),
+        ("DELETE", "/openapi.json", {"GET", "HEAD"}),
+        ("GET", "/api/v1/decisions", {"POST"}),
+        ("PATCH", "/webhooks/case-events", {"POST"}),
+        ("POST", "/api/v1/workers/NQ-1/breaches", {"GET", "HEAD"}),
+    ):
+        response = await api.client.request(method, path)
+        assert response.status == 405, (method, path)
+        assert (await response.json())["error"] == "method"
+        assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
+
+
+NOT_DATES: list[object] = [
+    "2025-02-30",
+    "01/04/2025",
+    "20250401",
+    "2025-4-1",
+    "2025-04-01T00:00",
+    "",
+    20250401,
+]
+"""Each refused by the server's date type (`policy.requests.Day`)."""
+
+
+def _dates_checked(schema: dict[str, Any]) -> jsonschema.Validator:
+    cls = jsonschema.Draft202012Validator
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+async def test_dates_are_published_as_dates_and_refused_alike(api: Api) -> None:
+    """`on` had an empty schema (anything went) while the server took only YYYY-MM-DD."""
+    document = await _openapi(api)
+    token = await create_token(api.storage, STOKE)
+    operation = document["paths"]["/api/v1/decisions"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    decisions = _dates_checked(_validator(document, schema).schema)
+    body = {
+        "org": STOKE,
+        "worker_ref": "NQ-1",
+        "proposal": {"case_id": "C-9", "work_type": "child_in_need", "children": 1},
+        "on": "2025-04-01",
+    }
+    decisions.validate(body)
+    response = await api.client.get("/schemas/events/worker.review_recorded.json")
+    events = _dates_checked(await response.json())
+    review = event("worker.review_recorded", SAMPLES["worker.review_recorded"])
+    events.validate(review)
+    for bad in NOT_DATES:
+        assert not decisions.is_valid({**body, "on": bad}), bad
+        assert not events.is_valid({**review, "data": {**review["data"], "on": bad}}), bad
+        answer = await api.decide(token, {**body, "on": bad})
+        assert answer.status == 400 and (await answer.json())["field"] == "on", bad
+
+
+async def test_published_parameters_accept_exactly_what_the_server_accepts(api: Api) -> None:
+    """The query and path parameters come from the models that validate them: a value the
+    document allows gets past validation (here to a 404), one it forbids is a 400."""
+    document = await _openapi(api)
+    token = await create_token(api.storage, STOKE)
+    operation = document["paths"]["/api/v1/workers/{ref}/entitlements"]["get"]
+    parameters = {p["name"]: _dates_checked(p["schema"]) for p in operation["parameters"]}
+    assert {"ref", "on", "org"} <= set(parameters)
+    tried = {
+        "on": ["2025-04-01", "2025-02-30", "tomorrow", "", "2025-4-1", "2025-04-01 "],
+        "org": [STOKE, "no one", "-x", "x" * 65, "a/b.c:d_e-f"],
+        "ref": ["NQ-404", "a b", "-x", "7" * 65, "NQ.1:2"],
+    }
+    for name, values in tried.items():
+        for value in values:
+            ref, query = (value, {}) if name == "ref" else ("NQ-404", {name: value})
+            path = f"/api/v1/workers/{quote(ref, safe='')}/entitlements"
+            response = await api.get(path, token, **query)
+            assert response.status in (400, 404), (name, value)
+            documented = parameters[name].is_valid(value)
+            assert documented == (response.status == 404), (name, value, response.status)
+
+
+DOCUMENTED = {
+    ("/webhooks/case-events", "post"): {202, 400, 401, 404, 405, 408, 409, 413, 503},
+    ("/api/v1/decisions", "post"): {200, 400, 401, 404, 405, 408, 413, 503},
+    ("/api/v1/workers/{ref}/entitlements", "get"): {200, 400, 401, 404, 405, 503},
+    ("/api/v1/workers/{ref}/breaches", "get"): {200, 400, 401, 404, 405, 503},
+    ("/schemas/events/{type}.json", "get"): {200, 404, 405},
+    ("/openapi.json", "get"): {200, 405},
+    ("/healthz", "get"): {200, 405, 503},
+}
+"""Every status each route can answer: 408 and 413 where a body is read, 503 where the
+database is, 405 for any other method (with its Allow header)."""
+
+
+async def test_every_status_a_route_can_answer_is_documented_with_its_headers(api: Api) -> None:
+    document = await _openapi(api)
+    assert set(document["components"]["headers"]) >= {"X-Request-Id", "Allow", "Retry-After"}
+    for (path, method), statuses in DOCUMENTED.items():
+        responses = document["paths"][path][method]["responses"]
+        assert {int(s) for s in responses} == statuses, (path, method)
+        for status, response in responses.items():
+            named = set(response["headers"])
+            for name, header in response["headers"].items():
+                assert header == {"$ref": f"#/components/headers/{name}"}, (path, status)
+            assert "X-Request-Id" in named, (path, status)
+            assert ("Allow" in named) == (status == "405"), (path, status)
+            assert ("Retry-After" in named) == (status == "503"), (path, status)
+            schema = response["content"]["application/json"]["schema"]
+            if not status.startswith("2"):
+                assert schema == {"$ref": "#/components/schemas/Error"}, (path, status)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -315,7 +316,7 @@ CALENDAR_ENDS: list[dict[str, Any]] = [
 CP_LEAD = {"case_id": "C-9", "work_type": "child_protection", "children": 1, "role": "lead"}
 
 
-def in_process(command: str, request: dict[str, Any]) -> dict[str, Any]:
+def in_process(command: str, request: dict[str, Any]) -> Mapping[str, object]:
     """What `caseload-bot policy COMMAND` should print for one request."""
     if command == "decide":
         return decision_json(decide(STOKE, parse_decision_request(request)))
