@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from storage.db import Database
-from storage.migrate import current, upgrade_database
+from storage.migrate import current, downgrade_database, upgrade_database
 from storage.models import Base
+from storage.repositories import Storage
+from tests.conftest import T0
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -32,3 +34,43 @@ async def test_upgrade_is_idempotent(db: Database) -> None:
 async def test_no_column_can_hold_a_childs_identity(db: Database) -> None:
     names = {c.name for t in Base.metadata.tables.values() for c in t.columns}
     assert not names & {"child_name", "address", "date_of_birth", "dob", "notes", "description"}
+
+
+async def test_upgrading_a_first_release_database_keeps_its_rows(db: Database) -> None:
+    """0002 rebuilds `webhook_receipts` around a new key: every delivery recorded before it
+    must still be recognised as a redelivery after it."""
+    await downgrade_database(db, "0001")
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO organisations (id, name, policy_id, policy_version, policy_source,"
+                " policy_yaml, time_zone, created_at)"
+                " VALUES ('acme', 'Acme', 'tiny', '1', 't', 'x', 'Europe/London', :at)"
+            ),
+            {"at": T0.replace(tzinfo=None)},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO webhook_receipts (webhook_id, org_id, event_type, received_at)"
+                " VALUES ('msg_1', 'acme', 'case.upserted', :at)"
+            ),
+            {"at": T0.replace(tzinfo=None)},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO api_tokens (org_id, token_sha256, label, created_at)"
+                " VALUES ('acme', :digest, 'old', :at)"
+            ),
+            {"digest": "a" * 64, "at": T0.replace(tzinfo=None)},
+        )
+    await upgrade_database(db)
+    storage = Storage(db)
+    async with storage.write() as s:
+        assert not await s.receipts.record("acme", "msg_1", "case.upserted", T0)
+        assert await s.receipts.record("acme", "msg_2", "case.upserted", T0)
+        org = await s.orgs.get("acme")
+        assert org is not None and org.name == "Acme"
+        (token,) = await s.tokens.of_org("acme")
+        assert (token.label, token.last_used_at) == ("old", None)
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []

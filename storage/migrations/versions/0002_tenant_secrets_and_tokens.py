@@ -17,8 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("organisations", recreate="auto") as batch:
-        batch.drop_column("time_zone")
+    # Never a batch (copy-and-rename) of `organisations`: with SQLite's foreign keys on, dropping
+    # the table every other table refers to fails once any row refers to it. SQLite 3.35 and
+    # later drop a column in place.
+    op.drop_column("organisations", "time_zone")
     with op.batch_alter_table("api_tokens") as batch:
         batch.add_column(sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("webhook_receipts", recreate="always") as batch:
@@ -47,9 +49,9 @@ def downgrade() -> None:
         batch.create_primary_key("pk_webhook_receipts", ["webhook_id"])
     with op.batch_alter_table("api_tokens") as batch:
         batch.drop_column("last_used_at")
-    with op.batch_alter_table("organisations") as batch:
-        batch.add_column(
-            sa.Column(
-                "time_zone", sa.String(length=64), nullable=False, server_default="Europe/London"
-            )
-        )
+    op.add_column(
+        "organisations",
+        sa.Column(
+            "time_zone", sa.String(length=64), nullable=False, server_default="Europe/London"
+        ),
+    )
