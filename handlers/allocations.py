@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -139,7 +140,20 @@ async def _allocate(
         allocation = None
         if role is not None and not (held is not None and held.role is role):
             if held is not None:
-                await _end_for_role_change(uow, org.id, request, person, case, held, at)
+                # Never older than the allocation it ends: the case system's clock may run
+                # ahead of ours, and an end refused as older would leave two open ones.
+                await end_allocation(
+                    uow,
+                    org.id,
+                    person,
+                    case,
+                    on=request.on,
+                    occurred_at=max(at, held.occurred_at),
+                    reason="role_changed",
+                    source=request.source,
+                    actor=request.actor,
+                    at=at,
+                )
             allocation = await uow.allocations.start(
                 case_id=case.id,
                 person_id=person.id,
@@ -178,25 +192,30 @@ async def _override(uow: UnitOfWork, org_id: str, approval: Approval | None) -> 
         raise input_error(exc, prefix=("override",)) from None
 
 
-async def _end_for_role_change(
+async def end_allocation(
     uow: UnitOfWork,
     org_id: str,
-    request: AllocationRequest,
     person: PersonRecord,
     case: CaseRecord,
-    held: AllocationRecord,
+    *,
+    on: dt.date,
+    occurred_at: dt.datetime,
+    reason: Literal["ended", "role_changed"],
+    source: Source,
+    actor: str,
     at: dt.datetime,
-) -> None:
-    # Never older than the allocation it ends: the case system's clock may run ahead of
-    # ours, and an end refused as older would leave two open allocations of the case.
-    ended = await uow.allocations.end(case.id, person.id, request.on, max(at, held.occurred_at))
+) -> AllocationRecord | None:
+    """End the person's open allocation of the case on `on`, and record it; None when there
+    is none, or the event is older than the allocation's last change."""
+    ended = await uow.allocations.end(case.id, person.id, on, occurred_at)
     if ended is not None:
         record = audit.AllocationEnded(
             worker=person.ref,
             case=case.ref,
-            role=held.role.value,
-            to=request.on,
-            source=request.source,
-            reason="role_changed",
+            role=ended.role.value,
+            to=on,
+            source=source,
+            reason=reason,
         )
-        await uow.audit.append(org_id, record, request.actor, at)
+        await uow.audit.append(org_id, record, actor, at)
+    return ended

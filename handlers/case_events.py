@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from handlers import audit
+from handlers.allocations import end_allocation
 from handlers.breaches import refresh_breaches
 from handlers.decisions import decide_stored
 from handlers.errors import NotYetKnown, UnknownOrganisation
@@ -226,16 +227,19 @@ async def _allocation_started(
     if latest is not None and latest.occurred_at > event.occurred_at:
         return False, []  # an end (or a change of role) newer than this start already arrived
     on = d.start or event_day(event.occurred_at)
-    if held is not None and await uow.allocations.end(case.id, person.id, on, event.occurred_at):
-        ended = audit.AllocationEnded(
-            worker=person.ref,
-            case=case.ref,
-            role=held.role.value,
-            to=on,
-            source=source,
+    if held is not None:
+        await end_allocation(
+            uow,
+            org.id,
+            person,
+            case,
+            on=on,
+            occurred_at=event.occurred_at,
             reason="role_changed",
+            source=source,
+            actor=ACTOR,
+            at=at,
         )
-        await uow.audit.append(org.id, ended, ACTOR, at)
     worker = await uow.people.asye_worker(person.id)
     decision = None
     if worker is not None:
@@ -281,19 +285,19 @@ async def _allocation_ended(
             raise NotYetKnown(what="allocation of case", ref=d.case_ref, needs="allocation.started")
         return False, []  # already ended
     on = d.end or event_day(event.occurred_at)
-    ended = await uow.allocations.end(case.id, person.id, on, event.occurred_at)
-    if ended is None:
-        return False, []
-    record = audit.AllocationEnded(
-        worker=person.ref,
-        case=case.ref,
-        role=ended.role.value,
-        to=on,
-        source=source,
+    ended = await end_allocation(
+        uow,
+        org.id,
+        person,
+        case,
+        on=on,
+        occurred_at=event.occurred_at,
         reason="ended",
+        source=source,
+        actor=ACTOR,
+        at=at,
     )
-    await uow.audit.append(org.id, record, ACTOR, at)
-    return True, [person.id]
+    return ended is not None, [] if ended is None else [person.id]
 
 
 def vocabulary_errors(policy: CompiledPolicy, case: CaseUpserted) -> list[InputError]:
