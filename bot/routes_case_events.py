@@ -10,6 +10,7 @@ them; the others with the deployment's CASE_EVENTS_SECRET.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 from aiohttp import web
 
@@ -42,7 +43,7 @@ async def case_events(request: web.Request) -> web.Response:
             " its own with `caseload-bot org secret`",
         )
     try:
-        verify(body, request.headers, WebhookSecrets.parse(secrets), now)
+        verify(body, request.headers, _keys(secrets), now)
     except SignatureError as exc:
         return problem(401, "signature", f"the webhook signature does not verify: {exc}")
     # Only now that the signature holds over the raw bytes: what those bytes say.
@@ -81,6 +82,12 @@ async def case_events(request: web.Request) -> web.Response:
         },
         status=202,
     )
+
+
+@lru_cache(maxsize=256)
+def _keys(secrets: tuple[str, ...]) -> WebhookSecrets:
+    """Each set of secrets decoded once, not on every event (they change a few times a year)."""
+    return WebhookSecrets.parse(secrets)
 
 
 def _is_utf8(header: str) -> bool:

@@ -37,10 +37,3 @@ def _current(connection: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     return MigrationContext.configure(connection).get_current_revision()
-
-
-async def downgrade_database(db: Database, revision: str) -> None:
-    """Back to `revision`: for testing that a release's migration keeps an older one's rows."""
-    with storage_errors():
-        async with db.engine.begin() as conn:
-            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from storage.db import Database
-from storage.migrate import current, downgrade_database, upgrade_database
+from storage.migrate import alembic_config, current, upgrade_database
 from storage.models import Base
 from storage.repositories import Storage
 from tests.conftest import T0
@@ -39,7 +40,8 @@ async def test_no_column_can_hold_a_childs_identity(db: Database) -> None:
 async def test_upgrading_a_first_release_database_keeps_its_rows(db: Database) -> None:
     """0002 rebuilds `webhook_receipts` around a new key: every delivery recorded before it
     must still be recognised as a redelivery after it."""
-    await downgrade_database(db, "0001")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0001"))
     async with db.engine.begin() as conn:
         await conn.execute(
             text(
