@@ -92,3 +92,78 @@ class NotYetKnown(Conflict):
     """
 
     template = "{what} {ref!r} is not known yet; send {needs} first (this event will be accepted on redelivery)"
+
+
+# --- chat ----------------------------------------------------------------------------
+
+
+class NotRegistered(NotPermitted):
+    template = "You are not registered with the caseload bot: ask your ASYE lead"
+
+
+class NotYours(NotPermitted):
+    template = "{what} is for {roles}; you are registered as {yours}"
+
+
+class NotInYourScope(NotPermitted):
+    template = "{what} about {worker} is for {scope}"
+
+
+class UnknownChatPerson(NotFound):
+    """Also the answer for someone of another organisation: they are unknown here."""
+
+    template = "{who} is not registered with the caseload bot"
+
+
+class CannotApprove(NotPermitted):
+    template = "only {roles} can approve this exception; ask them to press Request exception"
+
+
+class Unclear(CaseloadError):
+    """A chat command that cannot be read; the reply adds the command's usage."""
+
+
+class CommandTooLong(Unclear):
+    template = "that message is {length} characters long; a command is at most {limit}"
+
+
+class MissingCase(Unclear):
+    template = "say which case, e.g. `/allocate C-1042 to @person as lead`"
+
+
+class BadCaseRef(Unclear):
+    template = "`{ref}` is not a case reference (letters, digits and - _ . / : only, at most 64 characters)"
+
+
+class MissingPerson(Unclear):
+    template = "say who after `to`, e.g. `/allocate {case} to @person`"
+
+
+class BadPerson(Unclear):
+    template = "`{word}` is not a person: mention them with @ so that chat links their name, or give their worker reference"
+
+
+class BadRole(Unclear):
+    template = "after `as` say `lead` or `co-worker`, not `{word}`"
+
+
+class BadChildren(Unclear):
+    template = "`children` takes a whole number from 1 to 50, not `{word}`"
+
+
+class MissingValue(Unclear):
+    template = "`{word}` needs a value after it"
+
+
+class UnknownWord(Unclear):
+    template = "I did not understand `{word}`"
+
+
+class NeedsWorkType(Unclear):
+    template = (
+        "case {ref} is not known to the caseload bot yet: add `type WORK_TYPE` (one of: {known})"
+    )
+
+
+class BadButton(Unclear):
+    template = "that button's message is out of date or damaged; run the command again"

@@ -1,0 +1,137 @@
+"""What the bot says, as one neutral model: Slack, Teams and the try-out page each render
+it, and none of them decides a word of it (`../shared/design/chat-replies.md`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from handlers.errors import BadButton
+from handlers.ports import Platform
+from policy import Role
+
+
+class Verdict(StrEnum):
+    """The first words of every allocation answer, the same on every platform."""
+
+    ALLOWED = "Allowed"
+    CO_WORK = "Co-work only"
+    NOT_ALLOWED = "Not allowed"
+
+
+class Tone(StrEnum):
+    """How a renderer may colour a reply; the words carry the meaning without it."""
+
+    GOOD = "good"
+    CAUTION = "caution"
+    BAD = "bad"
+    NEUTRAL = "neutral"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A block of lines under an optional title; `bullets` lists them as points."""
+
+    lines: tuple[str, ...]
+    title: str | None = None
+    bullets: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Label and value pairs, such as "You can hold:" and the work types."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+
+Block = Section | Facts
+
+
+class ActionKind(StrEnum):
+    """What a button does; its value is an `ActionValue` as JSON."""
+
+    RECORD = "record"
+    REQUEST_EXCEPTION = "request_exception"
+    WHO_CAN_TAKE = "who_can_take"
+    WHAT_CAN_THEY_HOLD = "what_can_they_hold"
+
+
+class ActionValue(BaseModel):
+    """What a button or form carries back: references and counts only, never a name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    case: Annotated[str, Field(min_length=1, max_length=64)]
+    worker: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    role: Role | None = None
+    work_type: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    children: Annotated[int, Field(ge=1, le=50)] | None = None
+
+    def dump(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+    @classmethod
+    def load(cls, text: str) -> ActionValue:
+        """Raises `handlers.errors.BadButton` for anything this bot did not write."""
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError:
+            raise BadButton() from None
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    kind: ActionKind
+    label: str
+    value: ActionValue
+    primary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """Ask the person for a justification before acting (a modal, a card, an HTML form)."""
+
+    kind: ActionKind
+    title: str
+    prompt: str
+    submit: str
+    value: ActionValue
+    min_length: int
+    max_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAddress:
+    """Where to reach one person privately on one platform."""
+
+    platform: Platform
+    tenant: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A private message to people other than the asker, sent after the answer."""
+
+    to: tuple[ChatAddress, ...]
+    text: str
+    blocks: tuple[Block, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One answer. `text` is the headline a notification preview shows; for an allocation
+    check it starts with a `Verdict`. `private` answers are seen by the asker only."""
+
+    text: str
+    blocks: tuple[Block, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    tone: Tone = Tone.NEUTRAL
+    private: bool = True
+    replaces: bool = False
+    """Replace the message whose button was pressed, rather than add one."""
+    form: Form | None = None
+    """Instead of a message, open this form; `text` is the fallback where no form can open."""
+    notices: tuple[Notice, ...] = ()
