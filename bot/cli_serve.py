@@ -38,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
             "CASE_EVENTS_SECRET is not set: /webhooks/case-events accepts events only for"
             " organisations with their own secret (`caseload-bot org secret`)"
         )
+    slack = " and ".join(config.slack_modes) or "not configured"
     print(
-        f"caseload-bot on http://{config.HOST}:{config.PORT}  (OpenAPI at /openapi.json)",
+        f"caseload-bot on http://{config.HOST}:{config.PORT}  (OpenAPI at /openapi.json)"
+        f"\nSlack: {slack}",
         flush=True,
     )
     try:
