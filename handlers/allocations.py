@@ -25,17 +25,20 @@ from handlers.errors import (
     UnknownOrganisation,
     UnknownPerson,
 )
+from handlers.policy_cache import compiled_policy
 from handlers.ports import (
     AllocationRecord,
     BreachChange,
     CaseRecord,
+    OrgRecord,
     PersonRecord,
     Source,
     Transactions,
     UnitOfWork,
 )
 from policy import Decision, Outcome, Override, Role, StaffRole
-from policy.errors import input_error
+from policy.errors import InputError, input_error
+from policy.loader import unknown_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,18 @@ class AllocationRequest:
     approval: Approval | None = None
     accept_co_work: bool = False
     """When a lead is refused but co-working is allowed, allocate as co-worker instead."""
+    new_case: NewCase | None = None
+    """What to record of the case when the case system has not told us of it yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    work_type: str
+    children: int
+
+
+PLACEHOLDER_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+"""A case recorded from chat is older than any event of the case system's: theirs wins."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +110,16 @@ async def _allocate(
         if person is None:
             raise UnknownPerson(org=org.id, ref=request.worker_ref)
         case = await uow.cases.get(org.id, request.case_ref)
+        if case is None and request.new_case is not None:
+            check_work_type(org, request.new_case.work_type)
+            await uow.cases.upsert(
+                org.id,
+                request.case_ref,
+                work_type=request.new_case.work_type,
+                children=request.new_case.children,
+                occurred_at=PLACEHOLDER_TIME,
+            )
+            case = await uow.cases.get(org.id, request.case_ref)
         if case is None:
             raise UnknownCase(org=org.id, ref=request.case_ref)
         if case.closed_on is not None and case.closed_on <= request.on:
@@ -176,6 +201,13 @@ async def _allocate(
             await uow.audit.append(org.id, record, request.actor, at)
         changes = await refresh_breaches(uow, org, person, request.on, at, request.actor)
     return AllocationResult(decision, allocation, changes)
+
+
+def check_work_type(org: OrgRecord, work_type: str) -> None:
+    """A case the policy has no word for is refused before anything is stored."""
+    known = compiled_policy(org).work_types
+    if work_type not in known:
+        raise InputError("type", unknown_message(work_type, known, "work type"))
 
 
 async def _override(uow: UnitOfWork, org_id: str, approval: Approval | None) -> Override | None:

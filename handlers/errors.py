@@ -106,7 +106,7 @@ class NotYours(NotPermitted):
 
 
 class NotInYourScope(NotPermitted):
-    template = "{what} about {worker} is for {scope}"
+    template = "{what} ({worker}) is for {scope}"
 
 
 class UnknownChatPerson(NotFound):
@@ -167,3 +167,19 @@ class NeedsWorkType(Unclear):
 
 class BadButton(Unclear):
     template = "that button's message is out of date or damaged; run the command again"
+
+
+class NoTeam(NotFound):
+    template = (
+        "you are not in a team the caseload bot knows of; the case-management system sets your team"
+    )
+
+
+class NotOverridable(NotPermitted):
+    template = (
+        "no exception is possible: a rule that blocks this applies regardless of circumstances"
+    )
+
+
+class NoExceptionNeeded(Conflict):
+    template = "no exception is needed: {worker} may take this as asked; use Record allocation"

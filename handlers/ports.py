@@ -174,6 +174,14 @@ class AuditRow:
 Platform = Literal["slack", "teams"]
 
 
+@dataclass(frozen=True, slots=True)
+class ChatIdentityRecord:
+    person_id: int
+    platform: Platform
+    tenant: str
+    user_id: str
+
+
 class OrganisationsPort(Protocol):
     async def get(self, org_id: str) -> OrgRecord | None: ...
 
@@ -186,6 +194,8 @@ class OrganisationsPort(Protocol):
 
 class TeamsPort(Protocol):
     async def get(self, org_id: str, ref: str) -> TeamRecord | None: ...
+
+    async def get_by_id(self, team_id: int) -> TeamRecord | None: ...
 
     async def upsert(
         self,
@@ -204,6 +214,18 @@ class PeoplePort(Protocol):
     async def get(self, org_id: str, ref: str) -> PersonRecord | None: ...
 
     async def get_by_id(self, person_id: int) -> PersonRecord | None: ...
+
+    async def in_team(self, team_id: int) -> tuple[PersonRecord, ...]:
+        """The team's members, by name."""
+        ...
+
+    async def with_role(self, org_id: str, role: StaffRole) -> tuple[PersonRecord, ...]:
+        """Everyone in the organisation who holds `role`, by name."""
+        ...
+
+    async def assessor_of(self, person_id: int) -> int | None:
+        """The id of the person's ASYE assessor, when one is recorded."""
+        ...
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         """The person, locked until the transaction ends (serialises their allocations)."""
@@ -377,6 +399,10 @@ class ChatDirectoryPort(Protocol):
     async def slack_person(self, team_id: str, user_id: str) -> PersonRecord | None: ...
 
     async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None: ...
+
+    async def identities(self, person_ids: Iterable[int]) -> tuple[ChatIdentityRecord, ...]:
+        """Every chat identity of these people, to reach them privately."""
+        ...
 
 
 class WebhookSecretsPort(Protocol):

@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,6 +26,7 @@ from handlers.ports import (
     AllocationRecord,
     BreachChange,
     CaseRecord,
+    ChatIdentityRecord,
     OrgRecord,
     PersonRecord,
     Platform,
@@ -140,6 +141,18 @@ class Organisations:
 # --- teams -----------------------------------------------------------------------------
 
 
+def _team_record(row: Team) -> TeamRecord:
+    return TeamRecord(
+        id=row.id,
+        org_id=row.org_id,
+        ref=row.ref,
+        name=row.name,
+        kind=row.kind,
+        slack_channel_id=row.slack_channel_id,
+        teams_channel_id=row.teams_channel_id,
+    )
+
+
 class Teams:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -147,19 +160,13 @@ class Teams:
     async def _row(self, org_id: str, ref: str) -> Team | None:
         return await self._s.scalar(select(Team).where(Team.org_id == org_id, Team.ref == ref))
 
+    async def get_by_id(self, team_id: int) -> TeamRecord | None:
+        row = await self._s.get(Team, team_id)
+        return None if row is None else _team_record(row)
+
     async def get(self, org_id: str, ref: str) -> TeamRecord | None:
         row = await self._row(org_id, ref)
-        if row is None:
-            return None
-        return TeamRecord(
-            id=row.id,
-            org_id=row.org_id,
-            ref=row.ref,
-            name=row.name,
-            kind=row.kind,
-            slack_channel_id=row.slack_channel_id,
-            teams_channel_id=row.teams_channel_id,
-        )
+        return None if row is None else _team_record(row)
 
     async def ensure(self, org_id: str, ref: str) -> int:
         """The team's id, creating a placeholder that any later event will fill in."""
@@ -228,6 +235,43 @@ class People:
     async def get_by_id(self, person_id: int) -> PersonRecord | None:
         row = await self._s.get(Person, person_id)
         return None if row is None else await self.record(row)
+
+    async def _records(self, query: Any) -> tuple[PersonRecord, ...]:
+        rows = (await self._s.scalars(query.order_by(Person.display_name, Person.ref))).all()
+        roles: dict[int, set[StaffRole]] = {row.id: set() for row in rows}
+        if rows:
+            found = await self._s.execute(
+                select(PersonRole.person_id, PersonRole.role).where(PersonRole.person_id.in_(roles))
+            )
+            for person_id, role in found:
+                roles[person_id].add(StaffRole(role))
+        return tuple(
+            PersonRecord(
+                id=row.id,
+                org_id=row.org_id,
+                ref=row.ref,
+                display_name=row.display_name,
+                roles=frozenset(roles[row.id]),
+                team_id=row.team_id,
+                manager_id=row.manager_id,
+            )
+            for row in rows
+        )
+
+    async def in_team(self, team_id: int) -> tuple[PersonRecord, ...]:
+        return await self._records(select(Person).where(Person.team_id == team_id))
+
+    async def with_role(self, org_id: str, role: StaffRole) -> tuple[PersonRecord, ...]:
+        holders = select(PersonRole.person_id).where(PersonRole.role == role.value)
+        return await self._records(
+            select(Person).where(Person.org_id == org_id, Person.id.in_(holders))
+        )
+
+    async def assessor_of(self, person_id: int) -> int | None:
+        found: int | None = await self._s.scalar(
+            select(AsyeRecord.assessor_id).where(AsyeRecord.person_id == person_id)
+        )
+        return found
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         """`SELECT ... FOR UPDATE` (PostgreSQL); SQLite's write transaction already locks."""
@@ -399,6 +443,17 @@ class Directory:
 
     async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None:
         return await self._person("teams", tenant_id, aad_object_id)
+
+    async def identities(self, person_ids: Iterable[int]) -> tuple[ChatIdentityRecord, ...]:
+        rows = await self._s.scalars(
+            select(ChatIdentity)
+            .where(ChatIdentity.person_id.in_(list(person_ids)))
+            .order_by(ChatIdentity.id)
+        )
+        return tuple(
+            ChatIdentityRecord(r.person_id, cast(Platform, r.platform), r.tenant, r.user_id)
+            for r in rows
+        )
 
     async def _person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
         row = await self._s.scalar(

@@ -26,6 +26,7 @@ from handlers.ports import (
     BreachChange,
     CaseRecord,
     ChainProblem,
+    ChatIdentityRecord,
     Checkpoint,
     OrgRecord,
     PersonRecord,
@@ -148,6 +149,9 @@ class FakeTeams:
     def __init__(self, state: FakeState) -> None:
         self._db = state
 
+    async def get_by_id(self, team_id: int) -> TeamRecord | None:
+        return next((r.value for r in self._db.teams.values() if r.value.id == team_id), None)
+
     async def get(self, org_id: str, ref: str) -> TeamRecord | None:
         row = self._db.teams.get((org_id, ref))
         return None if row is None else row.value
@@ -190,6 +194,20 @@ class FakePeople:
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         return await self.get(org_id, ref)
+
+    def _sorted(self, keep: Callable[[PersonRecord], bool]) -> tuple[PersonRecord, ...]:
+        found = [r.value for r in self._db.people.values() if keep(r.value)]
+        return tuple(sorted(found, key=lambda p: (p.display_name, p.ref)))
+
+    async def in_team(self, team_id: int) -> tuple[PersonRecord, ...]:
+        return self._sorted(lambda p: p.team_id == team_id)
+
+    async def with_role(self, org_id: str, role: StaffRole) -> tuple[PersonRecord, ...]:
+        return self._sorted(lambda p: p.org_id == org_id and role in p.roles)
+
+    async def assessor_of(self, person_id: int) -> int | None:
+        row = self._db.asye.get(person_id)
+        return None if row is None else row.value.assessor_id
 
     async def ensure(self, org_id: str, ref: str) -> int:
         row = self._db.people.get((org_id, ref))
@@ -296,6 +314,14 @@ class FakeDirectory:
 
     async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None:
         return await self._person("teams", tenant_id, aad_object_id)
+
+    async def identities(self, person_ids: Iterable[int]) -> tuple[ChatIdentityRecord, ...]:
+        wanted = set(person_ids)
+        return tuple(
+            ChatIdentityRecord(person_id, platform, tenant, user_id)
+            for (platform, tenant, user_id), person_id in self._db.chat.items()
+            if person_id in wanted
+        )
 
     async def _person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
         person_id = self._db.chat.get((platform, tenant, user_id))

@@ -1,0 +1,79 @@
+"""Where an NQSW stands in their year, and who could set a refusal aside: the facts a
+person asks of chat beside the decision itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+from policy.clock import clock_rate, date_of_month, months_of_practice, paused_days
+from policy.engine import CompiledPolicy, decide
+from policy.requests import DecisionRequest, Override, Worker
+from policy.schema import Outcome, StaffRole
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewDue:
+    month: int
+    due: dt.date | None
+    """None while the worker is on leave with no return date, or past the calendar."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    month_of_practice: float
+    programme_months: int
+    """How long this worker's ASYE lasts, in the months `month_of_practice` counts."""
+    asye_start: dt.date
+    days_paused: int
+    """Days of recorded leave up to today that stopped the clock."""
+    next_review: ReviewDue | None
+    """The first review of the policy's schedule not yet passed (it may be overdue)."""
+
+
+def progress(compiled: CompiledPolicy, on: dt.date, worker: Worker) -> Progress:
+    programme = compiled.policy.programme
+    rate = clock_rate(programme, worker.fte)
+    pauses = worker.clock_pauses()
+    if worker.fte >= 1.0 or programme.gates_scale_with_fte:
+        length = programme.months_full_time
+    else:
+        length = programme.months_part_time or round(programme.months_full_time / worker.fte)
+    if programme.max_months is not None:
+        length = min(length, programme.max_months)
+    reviews = compiled.policy.reviews
+    due = [m for m in (reviews.months if reviews else ()) if m not in worker.reviews_passed]
+    next_review = (
+        ReviewDue(min(due), date_of_month(min(due), worker.asye_start, pauses, rate))
+        if due
+        else None
+    )
+    return Progress(
+        month_of_practice=round(months_of_practice(on, worker.asye_start, pauses, rate), 2),
+        programme_months=length,
+        asye_start=worker.asye_start,
+        days_paused=paused_days(pauses, worker.asye_start, on) if on >= worker.asye_start else 0,
+        next_review=next_review,
+    )
+
+
+_PROBE = "who could approve an exception to this decision"
+
+
+def override_roles(compiled: CompiledPolicy, request: DecisionRequest) -> tuple[StaffRole, ...]:
+    """The roles whose approval would turn this refusal into an allocation: every blocking
+    rule must be overridable by the same role. Empty when allowed or when no role can."""
+    if decide(compiled, dataclasses.replace(request, override=None)).outcome is Outcome.ALLOW:
+        return ()
+    return tuple(
+        role
+        for role in StaffRole
+        if decide(
+            compiled,
+            dataclasses.replace(
+                request, override=Override(justification=_PROBE, approver_role=role)
+            ),
+        ).outcome
+        is Outcome.ALLOW
+    )

@@ -1,0 +1,48 @@
+"""The chat world on the in-memory fakes, and a reply read as plain text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Literal
+
+from handlers import admin
+from handlers.case_events import apply_event
+from handlers.chat import Command, read_message, read_slash
+from handlers.chat.replies import Facts, Reply, Section
+from handlers.events import parse_event
+from policy import parse_policy, preset_text
+from tests.chat.world import DORSET, NOW, STOKE, events
+from tests.fakes import FakeTransactions
+
+
+async def world() -> FakeTransactions:
+    tx = FakeTransactions()
+    created = NOW - dt.timedelta(days=1)
+    for org, preset in ((STOKE, "stoke-childrens"), (DORSET, "dorset-childrens")):
+        source, text = preset_text(preset)
+        policy = parse_policy(text, source)
+        await admin.create_organisation(tx, org, org.title(), policy, source, text, "cli", created)
+    for n, body in enumerate(events()):
+        await apply_event(
+            tx, f"seed-{n}", parse_event(json.dumps(body)), at=NOW - dt.timedelta(hours=1)
+        )
+    return tx
+
+
+def command(kind: Literal["allocate", "caseload", "message"], text: str) -> Command:
+    return read_message(text) if kind == "message" else read_slash(kind, text)
+
+
+def plain(reply: Reply) -> str:
+    """Everything a person would read, one line each, buttons as [label]."""
+    lines = [reply.text]
+    for block in reply.blocks:
+        if isinstance(block, Section):
+            lines += [block.title or "", *block.lines]
+        elif isinstance(block, Facts):
+            lines += [f"{label}: {value}" for label, value in block.pairs]
+    lines += [f"[{b.label}]" for b in reply.buttons]
+    if reply.form is not None:
+        lines += [reply.form.title, reply.form.prompt]
+    return "\n".join(lines)

@@ -1,0 +1,31 @@
+"""The conversation tables on the in-memory fakes: the first words and the key facts of
+each answer, and that nothing but a check's own decision is ever written."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.chat import respond
+from tests.chat.conversations import CONVERSATIONS, Conversation
+from tests.chat.harness import command, plain, world
+from tests.chat.world import NOW, slack
+from tests.handlers.world import snapshot, written
+
+
+@pytest.mark.parametrize("c", CONVERSATIONS, ids=lambda c: c.name)
+async def test_conversation(c: Conversation) -> None:
+    tx = await world()
+    before = snapshot(tx)
+    reply = await respond(tx, slack(c.who), command(c.kind, c.text), NOW)
+    assert reply is not None
+    text = plain(reply)
+    assert reply.text.startswith(c.starts), text
+    for fact in c.facts:
+        assert fact in text, f"{fact!r} not in:\n{text}"
+    for word in c.absent:
+        assert word not in text, f"{word!r} in:\n{text}"
+    assert reply.private
+    rows = written(before, tx.state)
+    assert [r.split(" ")[0] for r in rows] == (["decision"] if c.audited else []), rows
+    before.audit = tx.state.audit
+    assert snapshot(tx) == before, "only the audit log may change"
