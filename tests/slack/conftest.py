@@ -27,7 +27,17 @@ from bot.settings import Settings
 from bot.slack.app import SlackEdge
 from storage.db import Database
 from storage.repositories import Storage
-from tests.http.conftest import SAMPLES, SECRET, STOKE, Api, Clock, create_org, event, worker
+from tests.http.conftest import (
+    SAMPLES,
+    SECRET,
+    STOKE,
+    Api,
+    Clock,
+    asye_start,
+    create_org,
+    event,
+    worker,
+)
 from tests.slack.fake_slack import TEAM_ID, FakeSlack
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -38,6 +48,11 @@ MANAGER = "UMGR"
 """Slack user of TM-1, a team manager."""
 NQSW = "UNQ1"
 """Slack user of NQ-1, an NQSW in month 2 (no child protection yet), managed by TM-1."""
+SENIOR_NQSW = "UNQ2"
+"""Slack user of NQ-2, in month 7 with the 6-month review passed: child protection as lead
+only by a team manager's exception."""
+PSW = "UPSW"
+"""Slack user of PSW-1, the principal social worker, who is told of every exception."""
 STRANGER = "UNOBODY"
 """A Slack user the council has not linked to anyone."""
 
@@ -193,8 +208,8 @@ def buttons(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def seed(api: Api) -> None:
-    """Team T-1 with its manager TM-1 and NQSW NQ-1, both linked to Slack; cases C-1 (child in
-    need) and C-2 (child protection)."""
+    """Team T-1 with its manager TM-1, NQSWs NQ-1 and NQ-2 and the principal social worker
+    PSW-1, all linked to Slack; cases C-1 (child in need) and C-2 (child protection)."""
     await api.accept(event("team.upserted", SAMPLES["team.upserted"]))
     chat = {"slack_team_id": TEAM_ID}
     manager = worker("TM-1", roles=("team_manager",), asye_days_ago=None)
@@ -203,6 +218,17 @@ async def seed(api: Api) -> None:
     )
     nqsw = {**worker("NQ-1"), "manager_ref": "TM-1", "chat": {**chat, "slack_user_id": NQSW}}
     await api.accept(event("worker.upserted", nqsw))
+    senior = {
+        **worker("NQ-2", asye_days_ago=215),
+        "manager_ref": "TM-1",
+        "chat": {**chat, "slack_user_id": SENIOR_NQSW},
+    }
+    await api.accept(event("worker.upserted", senior))
+    for month, days_ago in ((3, 120), (6, 30)):
+        review = {"worker_ref": "NQ-2", "month": month, "passed": True, "on": asye_start(days_ago)}
+        await api.accept(event("worker.review_recorded", review))
+    psw = worker("PSW-1", roles=("principal_social_worker",), asye_days_ago=None)
+    await api.accept(event("worker.upserted", {**psw, "chat": {**chat, "slack_user_id": PSW}}))
     for ref, work_type in (("C-1", "child_in_need"), ("C-2", "child_protection")):
         case = {"ref": ref, "work_type": work_type, "children": 1, "flags": [], "external": False}
         await api.accept(event("case.upserted", case))

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 
 from handlers.chat.replies import ActionKind, ActionValue
 from storage.models import Allocation, CaseRow, Person
-from tests.slack.conftest import MANAGER, NQSW, STRANGER, Slack, buttons
+from tests.slack.conftest import MANAGER, NQSW, PSW, SENIOR_NQSW, STRANGER, Slack, buttons
 from tests.slack.fake_slack import BOT_USER_ID
 
 VERDICT = re.compile(r"^(Allowed|Co-work only|Not allowed)\b")
@@ -30,7 +30,9 @@ def headline(message: dict[str, Any]) -> str:
 async def allocations(slack: Slack, case: str) -> int:
     async with slack.db.read() as session:
         rows = await session.scalars(
-            select(Allocation.id).join(CaseRow, CaseRow.id == Allocation.case_id).where(CaseRow.ref == case)
+            select(Allocation.id)
+            .join(CaseRow, CaseRow.id == Allocation.case_id)
+            .where(CaseRow.ref == case)
         )
         return len(list(rows))
 
@@ -97,11 +99,10 @@ async def test_a_damaged_button_is_answered_not_failed(slack: Slack) -> None:
     assert await allocations(slack, "C-1") == 0
 
 
-async def test_request_exception_opens_the_form_and_its_answer_replaces_the_message(
-    slack: Slack,
-) -> None:
-    value = ActionValue(case="C-2", worker="NQ-1", role="lead").dump()
-    button = {"action_id": ActionKind.REQUEST_EXCEPTION.value, "value": value, "text": {}}
+async def test_an_exception_is_asked_for_in_a_form_then_recorded_and_told(slack: Slack) -> None:
+    answer = await slack.answer("/allocate", f"C-2 to <@{SENIOR_NQSW}> as lead")
+    assert headline(answer).startswith("Co-work only")
+    button = buttons(answer)[ActionKind.REQUEST_EXCEPTION.value]
     await slack.press(button, response_url="asked")
     await slack.settle()
     [opened] = slack.fake.called("views.open")
@@ -110,17 +111,22 @@ async def test_request_exception_opens_the_form_and_its_answer_replaces_the_mess
     assert view["callback_id"] == ActionKind.REQUEST_EXCEPTION.value
     meta = json.loads(view["private_metadata"])
     assert meta["response_url"] == slack.fake.response_url("asked")
-    assert ActionValue.load(meta["value"]) == ActionValue.load(value)
+    assert ActionValue.load(meta["value"]) == ActionValue.load(button["value"])
     assert "asked" not in slack.fake.responses  # the form instead of a message
+    assert await allocations(slack, "C-2") == 0
 
     [field] = view["blocks"]
-    typed = {"type": "plain_text_input", "value": "Only worker who knows the family well."}
+    typed = {"type": "plain_text_input", "value": "Support recorded in the Complex Work Agreement"}
     response = await slack.submit(view, {field["block_id"]: {field["element"]["action_id"]: typed}})
     assert response.status == 200
     assert await response.text() == ""  # closes the modal
     await slack.settle()
-    [answer] = slack.fake.responses["asked"]
-    assert answer["text"]
+    [recorded] = slack.fake.responses["asked"]
+    assert recorded["replace_original"] is True
+    assert await allocations(slack, "C-2") == 1
+    [told] = slack.fake.called("chat.postMessage")
+    assert told.args["channel"] == PSW
+    assert told.args["text"]
 
 
 # --- events: acked at once, answered by the Web API ------------------------------------
