@@ -80,6 +80,24 @@ def slack_headers(
 FORM = "application/x-www-form-urlencoded"
 
 
+def slash_fields(command: str, text: str, user: str, response_url: str) -> dict[str, str]:
+    """A slash command's fields as Slack sends them (HTTP form, or a Socket Mode payload)."""
+    return {
+        "token": "deprecated",
+        "team_id": TEAM_ID,
+        "team_domain": "council",
+        "channel_id": "C0123ABC",
+        "channel_name": "assessment-1",
+        "user_id": user,
+        "user_name": "someone",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0001",
+        "response_url": response_url,
+        "trigger_id": f"trigger.{uuid.uuid4().hex}",
+    }
+
+
 class Slack(Api):
     """The test client, the database, the fake Slack, and the edge (to wait for what it sends
     after its acks)."""
@@ -106,20 +124,7 @@ class Slack(Api):
     async def slash(
         self, command: str, text: str, *, user: str = MANAGER, response_url: str = "slash"
     ) -> ClientResponse:
-        fields = {
-            "token": "deprecated",
-            "team_id": TEAM_ID,
-            "team_domain": "council",
-            "channel_id": "C0123ABC",
-            "channel_name": "assessment-1",
-            "user_id": user,
-            "user_name": "someone",
-            "command": command,
-            "text": text,
-            "api_app_id": "A0001",
-            "response_url": self.fake.response_url(response_url),
-            "trigger_id": f"trigger.{uuid.uuid4().hex}",
-        }
+        fields = slash_fields(command, text, user, self.fake.response_url(response_url))
         return await self.post(urlencode(fields), FORM)
 
     async def answer(self, command: str, text: str, *, user: str = MANAGER) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class FakeSlack:
         """Socket Mode acks, as the client sent them."""
         self.envelopes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.socket_connected = asyncio.Event()
+        self.socket_closed = asyncio.Event()
         self.ack_arrived = asyncio.Event()
         self._ts = itertools.count(1)
         app = web.Application()
@@ -131,6 +132,7 @@ class FakeSlack:
                     self.ack_arrived.set()
         finally:
             sender.cancel()
+            self.socket_closed.set()
         return ws
 
     async def _send_envelopes(self, ws: web.WebSocketResponse) -> None:
