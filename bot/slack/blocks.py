@@ -7,6 +7,7 @@ the first block, so that the verdict is the first thing seen either way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,7 +66,8 @@ def modal(form: Form, where: Where) -> Json:
 
 
 def _headline(text: str) -> list[Json]:
-    if len(text) <= HEADER_MAX:
+    """A header, unless it names someone by mention (plain text would show the raw id)."""
+    if len(text) <= HEADER_MAX and "<@" not in escape(text):
         return [{"type": "header", "text": _plain(text, HEADER_MAX)}]
     return [_section(f"*{escape(text)}*")]
 
@@ -135,6 +137,11 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_MENTION = re.compile(r"&lt;@([A-Z0-9]{1,64})&gt;")
+
+
 def escape(text: str) -> str:
-    """mrkdwn's three control characters: a typed `<!channel>` or `<@U1>` stays plain text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """mrkdwn's three control characters, so that `<!channel>` or a link stays plain text;
+    but a person's `<@U123>`, the neutral form of a mention, shows as their name."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MENTION.sub(r"<@\1>", escaped)

@@ -23,9 +23,20 @@ def test_the_headline_is_the_fallback_text_and_the_first_block() -> None:
     ]
 
 
-def test_typed_markup_stays_text() -> None:
-    message = blocks.reply(Reply("x", blocks=(Section(("<!channel> & <@U1>",), title="a*b"),)))
-    assert message["blocks"][1]["text"]["text"] == "*a*b*\n&lt;!channel&gt; &amp; &lt;@U1&gt;"
+def test_markup_stays_text_but_a_person_is_a_mention() -> None:
+    lines = ("<!channel> & <https://x|y>", "<@U0123> or <@U1|label>")
+    message = blocks.reply(Reply("x", blocks=(Section(lines, title="a"),)))
+    assert message["blocks"][1]["text"]["text"] == (
+        "*a*\n&lt;!channel&gt; &amp; &lt;https://x|y&gt;\n<@U0123> or &lt;@U1|label&gt;"
+    )
+
+
+def test_a_headline_with_a_mention_is_mrkdwn() -> None:
+    [first] = blocks.reply(Reply("<@U0123> is not known here"))["blocks"]
+    assert first == {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "*<@U0123> is not known here*"},
+    }
 
 
 def test_long_sections_split_on_lines_and_long_headlines_are_sections() -> None:
