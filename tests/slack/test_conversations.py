@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from typing import Any
 
 import pytest
@@ -268,3 +269,22 @@ async def test_a_refused_response_url_is_logged(
     await slack.press(buttons(answer)[ActionKind.RECORD.value], response_url="gone")
     await slack.settle()
     assert "not delivered" in caplog.text
+
+
+async def test_an_answer_later_than_the_ack_follows_through_the_response_url(
+    slack: Slack,
+) -> None:
+    """A database slower than Slack's three seconds: the ack goes empty, on time, and the
+    answer follows when the database lets it."""
+    async with slack.db.write() as session:  # holds the write lock; the check must wait
+        if slack.db.engine.dialect.name == "postgresql":
+            await session.execute(text("LOCK TABLE audit_log IN EXCLUSIVE MODE"))
+        started = time.perf_counter()
+        response = await slack.slash("/allocate", f"C-2 to <@{NQSW}> as lead", response_url="late")
+        assert response.status == 200
+        assert await response.text() == ""
+        assert time.perf_counter() - started < 3
+    await slack.settle()
+    [late] = slack.fake.responses["late"]
+    assert late["response_type"] == "ephemeral"
+    assert late["text"].startswith("Not allowed")
