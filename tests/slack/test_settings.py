@@ -3,6 +3,9 @@ is missing, never echoing a value."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -43,3 +46,17 @@ def test_half_a_configuration_is_refused_by_name(given: dict[str, Any], named: s
         Settings(**given)
     assert named in str(refused.value)
     assert "secret" not in str(refused.value).replace("SECRET", "")
+
+
+def test_serve_refuses_half_a_configuration_in_one_line() -> None:
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-secret-bot", "PORT": "1"}
+    env.pop("SLACK_SIGNING_SECRET", None)
+    env.pop("SLACK_APP_TOKEN", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "caseload-bot: SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode)"
+        " nor SLACK_APP_TOKEN (Socket Mode) is"
+    ]
