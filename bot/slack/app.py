@@ -2,9 +2,11 @@
 `handlers.chat.respond`, and render the reply out. No listener decides a word.
 
 Bolt runs with `process_before_response`: a listener runs to its end before bolt answers, so
-bolt never polls for the ack (it sleeps 10 ms at a time otherwise). Each listener acks at once
-and leaves any slower work (posting, notices) to a task of its own, so Slack always has its
-ack within three seconds; a slash command's reply is the ack itself.
+bolt never polls for the ack (it sleeps 10 ms at a time otherwise). A slash command's reply is
+the ack itself (one not ready within ACK_WITHIN_S follows through its response_url); every
+other listener acks at once and leaves the answer, the posting and the notices to a task of
+its own, so Slack always has its ack within three seconds. Signatures are checked by
+`route.py`, before bolt reads the body.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class SlackEdge:
         )
         self._app_token = settings.SLACK_APP_TOKEN
         self._socket_mode: AsyncSocketModeHandler | None = None
-        self._dialing: asyncio.Task[None]
+        self._dialing: asyncio.Task[None] | None = None
         self._tx = tx
         self._now = now
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -111,19 +113,20 @@ class SlackEdge:
 
     async def close(self) -> None:
         """Hangs up Socket Mode, then gives what is still being sent DRAIN_S to finish."""
-        if self._socket_mode is not None:
+        if self._socket_mode is not None and self._dialing is not None:
             await self._socket_mode.close_async()  # type: ignore[no-untyped-call]
             self._dialing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dialing
-            self._socket_mode = None
+            self._socket_mode = self._dialing = None
         try:
             async with asyncio.timeout(DRAIN_S):
                 await self.drain()
         except TimeoutError:
+            log.warning("slack: %d answers unsent at shutdown", len(self._tasks))
             for task in self._tasks:
                 task.cancel()
-            log.warning("slack: %d answers unsent at shutdown", len(self._tasks))
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # --- listeners: translate in, then answer -----------------------------------------
 

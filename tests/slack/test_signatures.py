@@ -4,6 +4,7 @@ that is not a Slack request; never a 500."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from urllib.parse import urlencode
@@ -93,8 +94,13 @@ async def test_a_signed_body_that_is_not_a_slack_request_is_never_a_500(
     assert response.status in {400, 401, 404}, await response.text()
 
 
-async def test_without_slack_settings_there_is_no_route(db: Database) -> None:
+async def test_without_slack_settings_there_is_no_route(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="caseload_bot")
     async with TestClient(TestServer(build_app(bootstrap(Settings(), database=db)))) as client:
+        [said] = [r.getMessage() for r in caplog.records if "Slack" in r.getMessage()]
+        assert "not configured" in said
         response = await client.post("/slack/events", data=SLASH, headers=slack_headers(SLASH))
         assert response.status == 404
         assert (await client.get("/openapi.json")).status == 200
