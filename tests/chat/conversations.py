@@ -306,7 +306,7 @@ CONVERSATIONS: tuple[Conversation, ...] = (
         "PSW-1",
         "caseload",
         mention("NQ-B"),
-        "Bea Newman: month 7 of 12",
+        "Bea Newman: month 6 of 12 (ASYE started Mon 4 May 2026; 3 weeks of leave stopped the clock)",
     ),
     Conversation(
         "another NQSW may not",
