@@ -43,7 +43,12 @@ def progress(compiled: CompiledPolicy, on: dt.date, worker: Worker) -> Progress:
     if programme.max_months is not None:
         length = min(length, programme.max_months)
     reviews = compiled.policy.reviews
-    due = [m for m in (reviews.months if reviews else ()) if m not in worker.reviews_passed]
+    schedule: tuple[int, ...] = ()
+    if reviews is not None:
+        every = reviews.part_time_every_months
+        part_time = worker.fte < 1.0 and every is not None
+        schedule = tuple(range(every, length + 1, every)) if part_time and every else reviews.months
+    due = [m for m in schedule if m not in worker.reviews_passed]
     next_review = (
         ReviewDue(min(due), date_of_month(min(due), worker.asye_start, pauses, rate))
         if due

@@ -163,7 +163,7 @@ def check_reply(c: Checked) -> Reply:
             f = d.caseload
             facts.append(("Points", w.points(f.points_before, f.points_after, f.points_cap)))
         if d.outcome is not Outcome.ALLOW:
-            label = "Could lead from" if p.role is Role.LEAD else "Could co-work from"
+            label = "Could lead after" if p.role is Role.LEAD else "Could co-work after"
             facts.append((label, w.allowed_from(d.allowed_from)))
         blocks.append(Facts(tuple(facts)))
         if d.outcome is Outcome.CO_WORK and p.role is Role.LEAD:
@@ -263,7 +263,7 @@ def who_can_take_reply(
             co_work.append(f"{name} ({w.month(d.month_of_practice)}, {figures})")
         else:
             when = w.allowed_from(d.allowed_from)
-            not_now.append(f"{name} ({w.month(d.month_of_practice)}: not before {when})")
+            not_now.append(f"{name} ({w.month(d.month_of_practice)}: after {when})")
     pairs = [
         ("Lead", ", ".join(text for _, text in sorted(lead, key=lambda x: x[0])) or "nobody"),
         ("Co-work", ", ".join(co_work) or "nobody"),
@@ -441,9 +441,9 @@ def caseload_reply(
         if e.lead is Outcome.ALLOW:
             hold.append(work)
         elif e.lead is Outcome.CO_WORK:
-            co_work.append(f"{work} (lead from {w.allowed_from(e.allowed_from)})")
+            co_work.append(f"{work} (lead after {w.allowed_from(e.allowed_from)})")
         else:
-            not_yet.append(f"{work} (from {w.allowed_from(e.allowed_from)})")
+            not_yet.append(f"{work} (after {w.allowed_from(e.allowed_from)})")
     you = "You can" if own else "Can"
     blocks: list[Block] = [
         Section(tuple(lines)),

@@ -40,7 +40,7 @@ from handlers.chat.commands import (
 )
 from handlers.chat.permissions import Ask, Reach, may, roles_for
 from handlers.chat.replies import ActionValue, ChatAddress, Reply
-from handlers.decisions import decide_and_record
+from handlers.decisions import record_decision
 from handlers.errors import (
     AlreadyAllocated,
     CannotApprove,
@@ -153,29 +153,32 @@ async def _subject(uow: UnitOfWork, asker: Asker, who: Who, person: Person) -> P
     return found
 
 
-async def _nearness(uow: UnitOfWork, who: Who, subject: PersonRecord) -> Reach:
+def _nearness(who: Who, subject: PersonRecord) -> Reach:
+    """Without the assessor: that needs a read, made only when it could change the answer."""
     me = who.person
     if subject.id == me.id:
         return Reach.SELF
-    if await uow.people.assessor_of(subject.id) == me.id:
-        return Reach.ASSESSED
     if subject.manager_id == me.id or (me.team_id is not None and subject.team_id == me.team_id):
         return Reach.TEAM
     return Reach.ORG
 
 
 async def _permit(uow: UnitOfWork, ask: Ask, who: Who, subject: PersonRecord | None) -> None:
-    nearness = Reach.TEAM if subject is None else await _nearness(uow, who, subject)
-    if may(ask, who.person.roles, nearness):
+    roles = who.person.roles
+    nearness = Reach.TEAM if subject is None else _nearness(who, subject)
+    if may(ask, roles, nearness):
+        return
+    if (
+        subject is not None
+        and nearness > Reach.ASSESSED
+        and may(ask, roles, Reach.ASSESSED)
+        and await uow.people.assessor_of(subject.id) == who.person.id
+    ):
         return
     allowed = roles_for(ask)
-    if subject is None or (
-        not may(ask, who.person.roles, Reach.SELF)
-        and not any(r in who.person.roles for r in allowed)
-    ):
-        raise NotYours(
-            what=_capital(ask.value), roles=w.roles(allowed), yours=w.roles(who.person.roles)
-        )
+    if subject is None or (ask is not Ask.CASELOAD_OF and not roles & set(allowed)):
+        # Not theirs at all (anyone may see their own caseload, so that ask is about reach).
+        raise NotYours(what=_capital(ask.value), roles=w.roles(allowed), yours=w.roles(roles))
     scope = "their own team's manager, their assessor, the ASYE lead or the principal social worker"
     if ask is not Ask.CASELOAD_OF:
         scope = "their own team's managers and advanced practitioners, the ASYE lead or an admin"
@@ -252,21 +255,23 @@ async def _check(
         decision: Decision | None = None
         approvers: tuple[StaffRole, ...] = ()
         if worker is not None:
-            decision = await decide_and_record(
+            compiled = compiled_policy(who.org)
+            request = DecisionRequest(
+                on=on, worker=worker, caseload=caseload, proposal=asked.proposal
+            )
+            decision = decide(compiled, request)
+            await record_decision(
                 uow,
                 who.org,
                 subject,
-                worker,
                 asked.proposal,
                 on,
+                decision,
                 source=Source.CHAT,
                 actor=who.actor,
                 at=at,
             )
-            request = DecisionRequest(
-                on=on, worker=worker, caseload=caseload, proposal=asked.proposal
-            )
-            approvers = override_roles(compiled_policy(who.org), request)
+            approvers = override_roles(compiled, request)
     return answers.check_reply(
         answers.Checked(
             compiled=compiled_policy(who.org),

@@ -4,6 +4,7 @@ English, dates as `Mon 26 Oct 2026`, months of practice as "month 7"."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from handlers.chat.replies import Verdict
 from policy import AllowedFrom, CompiledPolicy, Outcome, Role, StaffRole
@@ -67,21 +68,34 @@ def work(
     return shown
 
 
+_REVIEW = re.compile(r"^month-(\d+) review passed$")
+
+
 def allowed_from(a: AllowedFrom | None) -> str:
-    """When something refused becomes possible, as a phrase."""
+    """What must happen before something refused becomes possible, read after "after"."""
     if a is None:
-        return "not during the ASYE under this policy"
-    milestone = a.milestone.replace("month-", "month ")
-    if a.date is not None and milestone:
-        return f"{milestone} (due {day(a.date)})"
-    if a.date is not None:
+        return "the ASYE: not during it under this policy"
+    parts = [] if a.practice_months is None else [f"month {number(a.practice_months)} of practice"]
+    for milestone in a.milestones:
+        review = _REVIEW.match(milestone)
+        if review:
+            parts.append(f"the month {review.group(1)} review")
+        elif milestone.endswith(" recorded"):
+            parts.append(with_article(milestone.removesuffix(" recorded")))
+        else:
+            parts.append(milestone)
+    if a.date is None:
+        return " and ".join(parts) or "a date that cannot be known yet"
+    if not parts:
         return day(a.date)
-    return milestone or "no date can be given yet"
+    return f"{' and '.join(parts)} (due {day(a.date)})"
 
 
 def children(before: int, after: int, cap: float | None) -> str:
     shown = f"{before} → {after}" if before != after else str(after)
-    return f"{shown} children" + ("" if cap is None else f" of {number(cap)}")
+    if cap is None:
+        return f"{shown} {'child' if after == 1 else 'children'}"
+    return f"{shown} children of {number(cap)}"
 
 
 def points(before: float, after: float, cap: float | None) -> str:

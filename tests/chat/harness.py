@@ -11,6 +11,7 @@ from handlers.case_events import apply_event
 from handlers.chat import Command, read_message, read_slash
 from handlers.chat.replies import Facts, Reply, Section
 from handlers.events import parse_event
+from handlers.ports import Transactions
 from policy import parse_policy, preset_text
 from tests.chat.world import DORSET, NOW, STOKE, events
 from tests.fakes import FakeTransactions
@@ -18,6 +19,12 @@ from tests.fakes import FakeTransactions
 
 async def world() -> FakeTransactions:
     tx = FakeTransactions()
+    await seed(tx)
+    return tx
+
+
+async def seed(tx: Transactions) -> None:
+    """The organisations created as the command line creates them, then the world's events."""
     created = NOW - dt.timedelta(days=1)
     for org, preset in ((STOKE, "stoke-childrens"), (DORSET, "dorset-childrens")):
         source, text = preset_text(preset)
@@ -27,7 +34,6 @@ async def world() -> FakeTransactions:
         await apply_event(
             tx, f"seed-{n}", parse_event(json.dumps(body)), at=NOW - dt.timedelta(hours=1)
         )
-    return tx
 
 
 def command(kind: Literal["allocate", "caseload", "message"], text: str) -> Command:

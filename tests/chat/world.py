@@ -5,7 +5,7 @@ receives them, so that the same conversations run on the in-memory fakes and end
 until the nine-month one, at most 16 children as lead), on Monday 23 November 2026:
 team T-1 "Assessment Team 1": TM-1 its manager, AP-1 an advanced practitioner, NQ-4 in
 month 4 (holding child protection as lead: an open breach), NQ-7 in month 7, NQ-11 in
-month 11 with 15 children, SW-1 an experienced social worker; team T-2: TM-2 and NQ-B;
+month 11 with 15 children, SW-1 an experienced social worker; team T-2: TM-2 and NQ-B (three weeks of leave);
 AL-1 the ASYE lead, PSW-1 the principal social worker, AS-1 NQ-7's assessor. `dorset` has
 DX-1, on the same Slack workspace. U-NOBODY is nobody.
 """
@@ -112,6 +112,10 @@ def events() -> list[dict[str, Any]]:
         _worker("NQ-B", "Bea Newman", "nqsw", "T-2", asye="2026-05-04"),
         _worker("AL-1", "Alex Lead", "asye_lead", "T-0"),
         _worker("PSW-1", "Pat Principal", "principal_social_worker", "T-0"),
+        _event(
+            "worker.leave_recorded",
+            {"worker_ref": "NQ-B", "from": "2026-06-01", "to": "2026-06-21", "reason": "sickness"},
+        ),
         _review("NQ-4", 3, "2026-11-10"),
         _review("NQ-7", 3, "2026-08-04"),
         _review("NQ-7", 6, "2026-11-04"),
