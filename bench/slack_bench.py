@@ -4,7 +4,8 @@ bolt app that only acks, each served by aiohttp on 127.0.0.1 in a child process.
 The product is `bot.app.build_app` over `bootstrap` on a temporary SQLite database, with an
 organisation on the stoke-childrens preset, a team manager and NQSWs linked to Slack and the
 cases they are asked about, all sent in as signed case-system webhooks. Its answer (the whole
-decision, audited) is the ack of each request. The bare app is bolt's `AsyncApp` with its
+decision, audited) is the ack of each request; `/allocate help`, answered without the
+database, measures the Slack edge itself. The bare app is bolt's `AsyncApp` with its
 defaults and a listener that only calls `ack()`, mounted with bolt's own aiohttp adapter: what
 bolt costs before any work is done. Both use one fake Slack Web API (bolt asks it `auth.test`
 once). The client keeps `--connections` requests in flight for `--seconds` each, every
@@ -178,14 +179,24 @@ class Result:
     seconds: float = 0.0
 
 
-def slash_body(n: int, args: argparse.Namespace) -> str:
-    text = f"C-{n % args.cases:05d} to <@{nqsw_user(n % args.nqsws)}> as lead"
+def allocation(n: int, args: argparse.Namespace) -> str:
+    return f"C-{n % args.cases:05d} to <@{nqsw_user(n % args.nqsws)}> as lead"
+
+
+def usage(n: int, args: argparse.Namespace) -> str:
+    return "help"
+
+
+Text = Callable[[int, argparse.Namespace], str]
+
+
+def slash_body(n: int, args: argparse.Namespace, text: Text) -> str:
     return urlencode(
         {
             "team_id": TEAM,
             "user_id": MANAGER,
             "command": "/allocate",
-            "text": text,
+            "text": text(n, args),
             "channel_id": "C0123ABC",
             "response_url": "http://127.0.0.1:9/unused",
             "trigger_id": f"trigger.{n}",
@@ -193,7 +204,7 @@ def slash_body(n: int, args: argparse.Namespace) -> str:
     )
 
 
-async def load(port: int, name: str, args: argparse.Namespace) -> Result:
+async def load(port: int, name: str, args: argparse.Namespace, text: Text = allocation) -> Result:
     """`--connections` clients, each sending one signed request after another until time is up."""
     url = f"http://127.0.0.1:{port}/slack/events"
     verifier = SignatureVerifier(SIGNING_SECRET)
@@ -204,7 +215,7 @@ async def load(port: int, name: str, args: argparse.Namespace) -> Result:
 
     async def client(session: aiohttp.ClientSession, until: float, record: bool) -> None:
         while time.perf_counter() < until:
-            body = slash_body(next(counter), args)
+            body = slash_body(next(counter), args, text)
             stamp = str(int(time.time()))
             headers = {
                 "Content-Type": "application/x-www-form-urlencoded",
@@ -220,8 +231,8 @@ async def load(port: int, name: str, args: argparse.Namespace) -> Result:
             result.latencies.append(time.perf_counter() - started)
             result.statuses[status] += 1
             if answer.startswith(b"{"):
-                text = (await response.json()).get("text", "")
-                result.first_words[text.split(":")[0][:20]] += 1
+                said: str = (await response.json()).get("text", "")
+                result.first_words[said.split(":")[0][:20]] += 1
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         warm = time.perf_counter() + args.warmup
@@ -247,6 +258,8 @@ async def run(args: argparse.Namespace) -> list[Result]:
                     await seed(session, product.port, args)
                 print(f"product: {args.connections} connections for {args.seconds:g} s ...")
                 results.append(await load(product.port, "caseload-bot", args))
+                print("product, `/allocate help` (no database): the same ...")
+                results.append(await load(product.port, "caseload-bot help", args, usage))
             finally:
                 product.stop()
         bare = start(_serve_bare, api_url)
@@ -302,10 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     results = asyncio.run(run(args))
     print()
     print(table(results))
-    product, bare = results
-    ratio = (len(product.latencies) / product.seconds) / (len(bare.latencies) / bare.seconds)
+    product, edge, bare = (len(r.latencies) / r.seconds for r in results)
     print(
-        f"\nthroughput ratio caseload-bot / bare bolt ack: {ratio:.2f}"
+        f"\nthroughput ratio caseload-bot / bare bolt ack: {product / bare:.2f}"
+        f" (`help`, the edge without the database: {edge / bare:.2f})"
         f"\norganisation {ORG!r} on the stoke-childrens preset, SQLite; each product answer is a"
         " decision, audited, returned as the ack."
         f"\nCPU: {os.cpu_count()} logical; Python {sys.version.split()[0]}"
