@@ -8,14 +8,15 @@ import logging
 import re
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select, text
 
 from handlers.chat.replies import ActionKind, ActionValue
 from storage.models import Allocation, CaseRow, Person
-from tests.slack.conftest import MANAGER, NQSW, PSW, SENIOR_NQSW, STRANGER, Slack, buttons
-from tests.slack.fake_slack import BOT_USER_ID
+from tests.slack.conftest import FORM, MANAGER, NQSW, PSW, SENIOR_NQSW, STRANGER, Slack, buttons
+from tests.slack.fake_slack import BOT_USER_ID, TEAM_ID
 
 VERDICT = re.compile(r"^(Allowed|Co-work only|Not allowed)\b")
 
@@ -288,3 +289,14 @@ async def test_an_answer_later_than_the_ack_follows_through_the_response_url(
     [late] = slack.fake.responses["late"]
     assert late["response_type"] == "ephemeral"
     assert late["text"].startswith("Not allowed")
+
+
+async def test_a_slash_command_bolt_cannot_translate_is_a_reference_never_a_500(
+    slack: Slack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="caseload_bot.slack")
+    response = await slack.post(urlencode({"team_id": TEAM_ID, "command": "/caseload"}), FORM)
+    assert response.status == 200
+    answer = await response.json()
+    assert answer["response_type"] == "ephemeral"
+    assert reference_in(answer["text"]) in caplog.text
