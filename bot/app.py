@@ -14,6 +14,7 @@ from bot import routes_api, routes_case_events, routes_docs
 from bot.http_body import MAX_BODY
 from bot.http_errors import error_middleware
 from bot.services import REQUEST_ID, SERVICES, Services
+from bot.slack import route as slack_route
 
 log = logging.getLogger("caseload_bot.http")
 
@@ -28,12 +29,28 @@ def build_app(services: Services) -> web.Application:
     app.add_routes(routes_case_events.routes)
     app.add_routes(routes_api.routes)
     app.add_routes(routes_docs.routes)
+    _add_slack(app, services)
 
     async def _close(_: web.Application) -> None:
         await services.close()
 
     app.on_cleanup.append(_close)
     return app
+
+
+def _add_slack(app: web.Application, services: Services) -> None:
+    """/slack/events in HTTP mode; Socket Mode dials out when the server starts."""
+    slack = services.slack
+    if slack is None:
+        log.info("Slack is not configured (SLACK_BOT_TOKEN unset): no /slack/events")
+        return
+    if "HTTP" in services.settings.slack_modes:
+        app.add_routes(slack_route.routes)
+
+    async def _start(_: web.Application) -> None:
+        await slack.start()
+
+    app.on_startup.append(_start)
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")

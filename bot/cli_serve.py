@@ -7,6 +7,7 @@ import logging
 import sys
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.app import build_app
 from bot.services import bootstrap
@@ -23,7 +24,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = settings()
+    try:
+        config = settings()
+    except ValidationError as exc:  # half a Slack configuration, a secret that cannot decode
+        for error in exc.errors():
+            print(f"caseload-bot: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     services = bootstrap(config)
     app = build_app(services)
@@ -38,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
             "CASE_EVENTS_SECRET is not set: /webhooks/case-events accepts events only for"
             " organisations with their own secret (`caseload-bot org secret`)"
         )
+    slack = " and ".join(config.slack_modes) or "not configured"
     print(
-        f"caseload-bot on http://{config.HOST}:{config.PORT}  (OpenAPI at /openapi.json)",
+        f"caseload-bot on http://{config.HOST}:{config.PORT}  (OpenAPI at /openapi.json)"
+        f"\nSlack: {slack}",
         flush=True,
     )
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.settings import Settings
+from bot.slack.app import SlackEdge
 from handlers.ports import Transactions
 from storage.db import Database, connect
 from storage.migrate import upgrade_database
@@ -34,6 +35,8 @@ class Services:
     """Brings the database's schema up to this release's."""
     close: Callable[[], Awaitable[None]]
     """Releases what `bootstrap` opened."""
+    slack: SlackEdge | None = None
+    """None when no Slack mode is configured."""
 
 
 def bootstrap(
@@ -41,17 +44,23 @@ def bootstrap(
 ) -> Services:
     """`database`: one already connected (tests), which `close` leaves open."""
     db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
+    tx = Storage(db)
+    slack = SlackEdge(settings, tx, now) if settings.slack_modes else None
+
+    async def close() -> None:
+        if slack is not None:
+            await slack.close()  # first: what it still sends may read the database
+        if database is None:
+            await db.dispose()
+
     return Services(
         settings=settings,
-        tx=Storage(db),
+        tx=tx,
         now=now,
         migrate=lambda: upgrade_database(db),
-        close=db.dispose if database is None else _nothing,
+        close=close,
+        slack=slack,
     )
-
-
-async def _nothing() -> None:
-    return None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -7,20 +7,23 @@ directly instead of patching the environment.
 from __future__ import annotations
 
 from functools import cache
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.webhook_signature import WebhookSecrets
 
 
 class Settings(BaseSettings):
-    """Names match what other tools rely on: DATABASE_URL, HOST, PORT, CASE_EVENTS_SECRET."""
+    """Names match what other tools rely on: DATABASE_URL, HOST, PORT, CASE_EVENTS_SECRET,
+    and Slack's own SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_APP_TOKEN."""
 
     model_config = SettingsConfigDict(
         case_sensitive=True, extra="ignore", hide_input_in_errors=True
     )
-    """An error never echoes a value: CASE_EVENTS_SECRET and DATABASE_URL hold secrets."""
+    """An error never echoes a value: CASE_EVENTS_SECRET, DATABASE_URL and the Slack tokens
+    hold secrets."""
 
     DATABASE_URL: str = "sqlite+aiosqlite:///var/caseload-bot.sqlite3"
     """Relative SQLite paths are relative to the working directory; `var/` is created on use."""
@@ -34,6 +37,15 @@ class Settings(BaseSettings):
     """How long a client may take to send a request body: a slow or stalled sender would
     otherwise hold its connection (and a file descriptor) for as long as it likes."""
 
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    """`xoxb-...`: the bot's own token, needed in either Slack mode."""
+    SLACK_SIGNING_SECRET: SecretStr | None = None
+    """HTTP mode: proves that a request to /slack/events comes from Slack."""
+    SLACK_APP_TOKEN: SecretStr | None = None
+    """Socket Mode: `xapp-...` with `connections:write`; the bot dials out, no public URL."""
+    SLACK_API_URL: str = "https://slack.com/api/"
+    """The Slack Web API; tests point it at their fake."""
+
     @field_validator("CASE_EVENTS_SECRET")
     @classmethod
     def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
@@ -41,6 +53,36 @@ class Settings(BaseSettings):
         if value is not None:
             WebhookSecrets.parse([value.get_secret_value()])
         return value
+
+    @model_validator(mode="after")
+    def _slack_modes(self) -> Settings:
+        """Half a Slack configuration is refused at start-up, naming what is missing."""
+        bot, secret, app = self.SLACK_BOT_TOKEN, self.SLACK_SIGNING_SECRET, self.SLACK_APP_TOKEN
+        if bot is None:
+            for name, value in (("SLACK_SIGNING_SECRET", secret), ("SLACK_APP_TOKEN", app)):
+                if value is not None:
+                    raise ValueError(f"{name} is set but SLACK_BOT_TOKEN is not: set both")
+            return self
+        if not bot.get_secret_value().startswith("xoxb-"):
+            raise ValueError("SLACK_BOT_TOKEN must be the bot token, xoxb-...")
+        if app is not None and not app.get_secret_value().startswith("xapp-"):
+            raise ValueError("SLACK_APP_TOKEN must be an app-level token, xapp-...")
+        if secret is None and app is None:
+            raise ValueError(
+                "SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode)"
+                " nor SLACK_APP_TOKEN (Socket Mode) is"
+            )
+        return self
+
+    @property
+    def slack_modes(self) -> tuple[Literal["HTTP", "Socket Mode"], ...]:
+        """How Slack reaches the bot: none, either or both."""
+        modes: list[Literal["HTTP", "Socket Mode"]] = []
+        if self.SLACK_SIGNING_SECRET is not None:
+            modes.append("HTTP")
+        if self.SLACK_APP_TOKEN is not None:
+            modes.append("Socket Mode")
+        return tuple(modes)
 
 
 @cache
