@@ -70,42 +70,13 @@ async def decide_and_record(
     """Decide and append the decision, and the override it applied, to the audit log: the
     one step shared by the decision API and allocations from chat."""
     decision = await decide_stored(uow, org, person, worker, proposal, on, override)
-    await record_decision(
-        uow,
-        org,
-        person,
-        proposal,
-        on,
-        decision,
-        source=source,
-        actor=actor,
-        at=at,
-        override=override,
-        approver=approver,
-    )
-    return decision
-
-
-async def record_decision(
-    uow: UnitOfWork,
-    org: OrgRecord,
-    person: PersonRecord,
-    proposal: Case,
-    on: dt.date,
-    decision: Decision,
-    *,
-    source: Source,
-    actor: str,
-    at: dt.datetime,
-    override: Override | None = None,
-    approver: str | None = None,
-) -> None:
     await uow.audit.append(
         org.id, audit.decision_made(person, proposal, on, source, decision), actor, at
     )
     if decision.overridden and override is not None:
         record = audit.override_approved(person, proposal, decision, override, approver)
         await uow.audit.append(org.id, record, actor, at)
+    return decision
 
 
 async def decide_proposal(

@@ -458,6 +458,12 @@ class Transactions(Protocol):
         """A read-only transaction: one consistent view, no lock on writers."""
         ...
 
+    async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
+        """Append one row in a write transaction of its own, committed together with any
+        others waiting (for answers that read, then only record that they answered); returns
+        the row's sequence number once it is durable."""
+        ...
+
     async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run `work`, one whole transaction, again when it lost a race that a retry wins
         (two first inserts of one key, a lock timeout); raises `Busy` after the last try."""

@@ -626,6 +626,10 @@ class FakeTransactions:
         """A copy that is thrown away: nothing done through it is kept."""
         yield FakeStore(copy.deepcopy(self.state))
 
+    async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
+        async with self.write() as uow:
+            return await uow.audit.append(org_id, record, actor, at)
+
     async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
         """Once: nothing races in memory."""
         return await work()

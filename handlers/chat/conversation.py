@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from handlers import audit
 from handlers.allocations import (
     AllocationRequest,
     Approval,
@@ -40,7 +41,6 @@ from handlers.chat.commands import (
 )
 from handlers.chat.permissions import Ask, Reach, may, roles_for
 from handlers.chat.replies import ActionValue, ChatAddress, Reply
-from handlers.decisions import record_decision
 from handlers.errors import (
     AlreadyAllocated,
     CannotApprove,
@@ -102,7 +102,7 @@ async def run(tx: Transactions, asker: Asker, command: Command, at: dt.datetime)
         case Help(topic, problem):
             return answers.help_reply(topic, problem)
         case Check():
-            return await tx.retry(lambda: _check(tx, asker, command, on, at))
+            return await _check(tx, asker, command, on, at)
         case WhoCanTake():
             return await _who_can_take(tx, asker, command, on)
         case Record():
@@ -242,45 +242,34 @@ def _value(asked: CaseAsked, worker: PersonRecord | None, role: Role | None) -> 
 async def _check(
     tx: Transactions, asker: Asker, command: Check, on: dt.date, at: dt.datetime
 ) -> Reply:
-    async with tx.write() as uow:
+    """Read, decide, then record the decision: nothing else is written, so the answer
+    never waits behind the write lock, and the decision joins other answers' commit."""
+    async with tx.read() as uow:
         who = await whoami(uow, asker)
         subject = await _subject(uow, asker, who, command.person)
         await _permit(uow, Ask.CHECK, who, subject)
         asked = await _case(uow, who.org, command.case, command.role)
-        held = None
-        if asked.stored is not None:
-            held = await uow.allocations.open_allocation(asked.stored.id, subject.id)
         worker = await uow.people.asye_worker(subject.id)
         caseload = await uow.allocations.caseload(subject.id, on)
-        decision: Decision | None = None
-        approvers: tuple[StaffRole, ...] = ()
-        if worker is not None:
-            compiled = compiled_policy(who.org)
-            request = DecisionRequest(
-                on=on, worker=worker, caseload=caseload, proposal=asked.proposal
-            )
-            decision = decide(compiled, request)
-            await record_decision(
-                uow,
-                who.org,
-                subject,
-                asked.proposal,
-                on,
-                decision,
-                source=Source.CHAT,
-                actor=who.actor,
-                at=at,
-            )
-            approvers = override_roles(compiled, request)
+    held = next((c.role for c in caseload if c.case_id == asked.proposal.case_id), None)
+    compiled = compiled_policy(who.org)
+    decision: Decision | None = None
+    approvers: tuple[StaffRole, ...] = ()
+    if worker is not None:
+        request = DecisionRequest(on=on, worker=worker, caseload=caseload, proposal=asked.proposal)
+        decision = decide(compiled, request)
+        record = audit.decision_made(subject, asked.proposal, on, Source.CHAT, decision)
+        await tx.audit(who.org.id, record, who.actor, at)
+        approvers = override_roles(compiled, request)
     return answers.check_reply(
         answers.Checked(
-            compiled=compiled_policy(who.org),
+            compiled=compiled,
             subject=subject,
             proposal=asked.proposal,
             decision=decision,
             caseload=caseload,
             approvers=approvers,
-            held=None if held is None else held.role,
+            held=held,
             ignored_details=asked.ignored_details,
             value=lambda role: _value(asked, subject, role),
         )

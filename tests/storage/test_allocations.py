@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from handlers.allocations import AllocationRequest, Approval, allocate
+from handlers.audit import AuditRecord
 from handlers.breaches import refresh_breaches
 from handlers.errors import AlreadyAllocated, ApproverLacksRole, UnknownCase, UnknownPerson
 from handlers.ports import Source
@@ -194,6 +195,9 @@ class _SlowCaseloads:
 
     async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
         return await self._storage.retry(work)
+
+    async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
+        return await self._storage.audit(org_id, record, actor, at)
 
     async def ping(self) -> None:
         await self._storage.ping()

@@ -4,11 +4,13 @@ filters by date."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, event, update
 
 from handlers import admin, audit
+from handlers.errors import StorageError
 from handlers.ports import Checkpoint
 from policy import parse_policy
 from storage.audit import (
@@ -156,3 +158,44 @@ async def test_export_yields_rows_within_the_range(storage: Storage, org: str) -
         audit.TokenCreated(token_id=1, label="t1"),
         audit.TokenCreated(token_id=2, label="t2"),
     ]
+
+
+async def test_answers_recorded_together_share_commits_and_keep_the_chain(
+    storage: Storage, org: str
+) -> None:
+    """Group commit: rows appended at once land in fewer transactions than rows, each
+    caller learns its own place in the chain, and the chain verifies."""
+    commits = 0
+
+    def count(_conn: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(storage.db.engine.sync_engine, "commit", count)
+    try:
+        records = [audit.TokenCreated(token_id=i, label=f"t{i}") for i in range(40)]
+        seqs = await asyncio.gather(*(storage.audit(org, r, "cli", T0) for r in records))
+    finally:
+        event.remove(storage.db.engine.sync_engine, "commit", count)
+    assert sorted(seqs) == list(range(seqs[0], seqs[0] + 40)) and len(set(seqs)) == 40
+    assert commits < 40
+    async with storage.read() as s:
+        assert await s.audit.verify() == ()
+        rows = [r async for r in s.audit.export(org, T0, T0 + dt.timedelta(seconds=1))]
+    by_seq = {r.seq: r for r in rows}
+    for record, seq in zip(records, seqs, strict=True):
+        assert f'"token_id":{record.token_id}' in by_seq[seq].data.replace(" ", "")
+
+
+async def test_a_batch_that_cannot_be_written_fails_every_caller_and_keeps_nothing(
+    storage: Storage, org: str
+) -> None:
+    record = audit.TokenCreated(token_id=1, label="x")
+    results = await asyncio.gather(
+        storage.audit(org, record, "cli", T0),
+        storage.audit("no-such-org", record, "cli", T0),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, StorageError) for r in results), results
+    async with storage.read() as s:
+        assert await s.audit.head(org) is None
