@@ -12,14 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 
 if TYPE_CHECKING:
     from handlers.audit import AuditRecord
-
-T = TypeVar("T")
 
 
 class Source(StrEnum):
@@ -458,7 +456,7 @@ class Transactions(Protocol):
         """A read-only transaction: one consistent view, no lock on writers."""
         ...
 
-    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         """Run `work`, one whole transaction, again when it lost a race that a retry wins
         (two first inserts of one key, a lock timeout); raises `Busy` after the last try."""
         ...

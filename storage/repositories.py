@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -811,9 +811,6 @@ class Store:
         self.audit = AuditLog(session)
 
 
-T = TypeVar("T")
-
-
 class Storage:
     """Opens transactions over a `Database`; satisfies `handlers.ports.Transactions`.
 
@@ -838,7 +835,7 @@ class Storage:
             async with self.db.read() as session:
                 yield Store(session)
 
-    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         failures = 0
         while True:
             try:

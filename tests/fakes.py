@@ -16,7 +16,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 from handlers.audit import AuditRecord
 from handlers.errors import Busy, OrganisationExists
@@ -39,17 +39,13 @@ from handlers.ports import (
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
 
-K = TypeVar("K")
-R = TypeVar("R")
-T = TypeVar("T")
-
 PLACEHOLDER_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 """`occurred_at` of what exists only because something referred to it: any event wins."""
 GENESIS = "0" * 64
 
 
 @dataclass(frozen=True, slots=True)
-class Stamped(Generic[R]):
+class Stamped[R]:
     """A value and when the event that last changed it happened."""
 
     value: R
@@ -105,7 +101,7 @@ class FakeState:
         return self.last_id
 
 
-def _put(table: dict[K, Stamped[R]], key: K, value: R, occurred_at: dt.datetime) -> bool:
+def _put[K, R](table: dict[K, Stamped[R]], key: K, value: R, occurred_at: dt.datetime) -> bool:
     """Store `value` unless the event is older than the stored one; True if it changed."""
     old = table.get(key)
     if old is not None and occurred_at < old.occurred_at:
@@ -119,10 +115,7 @@ class _HasId(Protocol):
     def id(self) -> int: ...
 
 
-Row = TypeVar("Row", bound=_HasId)
-
-
-def _id_of(table: dict[K, Stamped[Row]], key: K, state: FakeState) -> int:
+def _id_of[K, Row: _HasId](table: dict[K, Stamped[Row]], key: K, state: FakeState) -> int:
     """The stored row's id, or a new one for a row about to be inserted."""
     old = table.get(key)
     return state.new_id() if old is None else old.value.id
@@ -626,7 +619,7 @@ class FakeTransactions:
         """A copy that is thrown away: nothing done through it is kept."""
         yield FakeStore(copy.deepcopy(self.state))
 
-    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         """Once: nothing races in memory."""
         return await work()
 
