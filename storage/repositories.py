@@ -26,6 +26,7 @@ from handlers.ports import (
     AllocationRecord,
     BreachChange,
     CaseRecord,
+    ChannelRecord,
     ChatIdentityRecord,
     OrgRecord,
     PersonRecord,
@@ -47,6 +48,7 @@ from storage.models import (
     AsyeReview,
     BreachRow,
     CaseRow,
+    ChatChannel,
     ChatIdentity,
     Organisation,
     Person,
@@ -790,6 +792,91 @@ class WebhookSecrets:
         return tuple(rows)
 
 
+# --- chat channels ------------------------------------------------------------------------
+
+
+def _channel_record(row: ChatChannel) -> ChannelRecord:
+    return ChannelRecord(
+        platform=cast(Platform, row.platform),
+        tenant=row.tenant,
+        channel_id=row.channel_id,
+        team_id=row.team_id,
+        reference=row.reference,
+        updated_at=row.updated_at,
+    )
+
+
+class Channels:
+    """Satisfies `handlers.ports.ChatChannelsPort`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def _row(self, platform: Platform, tenant: str, channel_id: str) -> ChatChannel | None:
+        return await self._s.scalar(
+            select(ChatChannel).where(
+                ChatChannel.platform == platform,
+                ChatChannel.tenant == tenant,
+                ChatChannel.channel_id == channel_id,
+            )
+        )
+
+    async def remember(
+        self,
+        platform: Platform,
+        tenant: str,
+        channel_id: str,
+        *,
+        team_id: str | None,
+        reference: str,
+        at: dt.datetime,
+    ) -> bool:
+        row = await self._row(platform, tenant, channel_id)
+        if row is None:
+            self._s.add(
+                ChatChannel(
+                    platform=platform,
+                    tenant=tenant,
+                    channel_id=channel_id,
+                    team_id=team_id,
+                    reference=reference,
+                    updated_at=at,
+                )
+            )
+            await self._s.flush()
+            return True
+        if (row.team_id, row.reference) == (team_id, reference):
+            return False
+        row.team_id, row.reference, row.updated_at = team_id, reference, at
+        await self._s.flush()
+        return True
+
+    async def get(self, platform: Platform, tenant: str, channel_id: str) -> ChannelRecord | None:
+        row = await self._row(platform, tenant, channel_id)
+        return None if row is None else _channel_record(row)
+
+    async def forget(self, platform: Platform, tenant: str, channel_id: str) -> bool:
+        result = await self._s.execute(
+            delete(ChatChannel).where(
+                ChatChannel.platform == platform,
+                ChatChannel.tenant == tenant,
+                ChatChannel.channel_id == channel_id,
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def link_team(self, team_id: int, platform: Platform, channel_id: str) -> bool:
+        row = await self._s.get(Team, team_id)
+        if row is None:
+            return False
+        column = "slack_channel_id" if platform == "slack" else "teams_channel_id"
+        if getattr(row, column) == channel_id:
+            return False
+        setattr(row, column, channel_id)
+        await self._s.flush()
+        return True
+
+
 # --- the unit of work ------------------------------------------------------------------
 
 
@@ -809,6 +896,7 @@ class Store:
         self.tokens = Tokens(session)
         self.webhook_secrets = WebhookSecrets(session)
         self.audit = AuditLog(session)
+        self.channels = Channels(session)
 
 
 class Storage:

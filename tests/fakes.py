@@ -26,6 +26,7 @@ from handlers.ports import (
     BreachChange,
     CaseRecord,
     ChainProblem,
+    ChannelRecord,
     ChatIdentityRecord,
     Checkpoint,
     OrgRecord,
@@ -95,6 +96,7 @@ class FakeState:
     tokens: dict[int, TokenRow] = field(default_factory=dict)
     secrets: list[SecretRow] = field(default_factory=list)
     audit: dict[str, list[AuditRow]] = field(default_factory=dict)
+    channels: dict[tuple[Platform, str, str], ChannelRecord] = field(default_factory=dict)
 
     def new_id(self) -> int:
         self.last_id += 1
@@ -581,6 +583,49 @@ class FakeWebhookSecrets:
         )
 
 
+class FakeChannels:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def remember(
+        self,
+        platform: Platform,
+        tenant: str,
+        channel_id: str,
+        *,
+        team_id: str | None,
+        reference: str,
+        at: dt.datetime,
+    ) -> bool:
+        key = (platform, tenant, channel_id)
+        old = self._db.channels.get(key)
+        if old is not None and (old.team_id, old.reference) == (team_id, reference):
+            return False
+        self._db.channels[key] = ChannelRecord(platform, tenant, channel_id, team_id, reference, at)
+        return True
+
+    async def get(self, platform: Platform, tenant: str, channel_id: str) -> ChannelRecord | None:
+        return self._db.channels.get((platform, tenant, channel_id))
+
+    async def forget(self, platform: Platform, tenant: str, channel_id: str) -> bool:
+        return self._db.channels.pop((platform, tenant, channel_id), None) is not None
+
+    async def link_team(self, team_id: int, platform: Platform, channel_id: str) -> bool:
+        for key, stamped in self._db.teams.items():
+            team = stamped.value
+            if team.id != team_id:
+                continue
+            if platform == "slack":
+                changed = replace(team, slack_channel_id=channel_id)
+            else:
+                changed = replace(team, teams_channel_id=channel_id)
+            if changed == team:
+                return False
+            self._db.teams[key] = Stamped(changed, stamped.occurred_at)
+            return True
+        return False
+
+
 class FakeStore:
     """The repositories of one transaction, over one copy of the state."""
 
@@ -596,6 +641,7 @@ class FakeStore:
         self.audit = FakeAuditLog(state)
         self.tokens = FakeTokens(state)
         self.webhook_secrets = FakeWebhookSecrets(state)
+        self.channels = FakeChannels(state)
 
 
 class FakeTransactions:
