@@ -14,6 +14,7 @@ from bot import routes_api, routes_case_events, routes_docs
 from bot.http_body import MAX_BODY
 from bot.http_errors import error_middleware
 from bot.services import REQUEST_ID, SERVICES, Services
+from bot.teams import route as teams_route
 
 log = logging.getLogger("caseload_bot.http")
 
@@ -28,12 +29,27 @@ def build_app(services: Services) -> web.Application:
     app.add_routes(routes_case_events.routes)
     app.add_routes(routes_api.routes)
     app.add_routes(routes_docs.routes)
+    _add_teams(app, services)
 
     async def _close(_: web.Application) -> None:
         await services.close()
 
     app.on_cleanup.append(_close)
     return app
+
+
+def _add_teams(app: web.Application, services: Services) -> None:
+    """/api/messages only with a client id, or anonymous when explicitly allowed."""
+    if services.teams is None:
+        log.info(
+            "Teams is not configured: /api/messages is not mounted (set"
+            " CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID, or TEAMS_ALLOW_ANONYMOUS=true"
+            " for a local try-out)"
+        )
+        return
+    if services.settings.teams_mode == "anonymous":
+        log.warning("Teams is anonymous (TEAMS_ALLOW_ANONYMOUS=true): for local try-out only")
+    teams_route.mount(app, services.teams)
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")

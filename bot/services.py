@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.settings import Settings
+from bot.teams.agent import TeamsEdge
 from handlers.ports import Transactions
 from storage.db import Database, connect
 from storage.migrate import upgrade_database
@@ -34,6 +35,8 @@ class Services:
     """Brings the database's schema up to this release's."""
     close: Callable[[], Awaitable[None]]
     """Releases what `bootstrap` opened."""
+    teams: TeamsEdge | None = None
+    """None when Teams is not configured (no client id, not anonymous)."""
 
 
 def bootstrap(
@@ -41,12 +44,14 @@ def bootstrap(
 ) -> Services:
     """`database`: one already connected (tests), which `close` leaves open."""
     db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
+    tx = Storage(db)
     return Services(
         settings=settings,
-        tx=Storage(db),
+        tx=tx,
         now=now,
         migrate=lambda: upgrade_database(db),
         close=db.dispose if database is None else _nothing,
+        teams=TeamsEdge(settings, tx, now) if settings.teams_mode is not None else None,
     )
 
 
