@@ -19,20 +19,15 @@ log = logging.getLogger("caseload_bot.teams")
 
 TEAMS: web.AppKey[TeamsEdge] = web.AppKey("teams", TeamsEdge)
 
-SDK_REQUEST_KEY_WARNING = (
-    "ignore",
-    "It is recommended to use web.RequestKey instances for keys",
-    web.NotAppKeyWarning,
-    "microsoft_agents.hosting.aiohttp.jwt_authorization_middleware",
-)
-"""The SDK's JWT middleware keeps the caller's claims under a plain string key of the
-request (where its CloudAdapter reads them), which aiohttp warns about on every request:
-the SDK's choice, not ours, so that one warning from that one module is silenced."""
+# The SDK's JWT middleware keeps the caller's claims under a plain string key of the request
+# (where its CloudAdapter reads them), which aiohttp warns about on every request: the SDK's
+# choice, not ours, so that one warning from that one module is silenced (pyproject.toml
+# does the same for the tests).
 warnings.filterwarnings(
-    SDK_REQUEST_KEY_WARNING[0],
-    message=SDK_REQUEST_KEY_WARNING[1],
-    category=SDK_REQUEST_KEY_WARNING[2],
-    module=SDK_REQUEST_KEY_WARNING[3],
+    "ignore",
+    message="It is recommended to use web.RequestKey instances for keys",
+    category=web.NotAppKeyWarning,
+    module="microsoft_agents.hosting.aiohttp.jwt_authorization_middleware",
 )
 
 _SDK_CONFIGURATION = "agent_configuration"

@@ -85,7 +85,7 @@ class FakeConnector:
         if failed is not None:
             return failed
         member = self.calls[-1].body["members"][0]["id"]
-        return web.json_response({"id": f"a:1on1-{member}", "activityId": None}, status=201)
+        return web.json_response({"id": f"a:1on1-{member}"}, status=201)
 
     async def _activity(self, request: web.Request) -> web.Response:
         failed = await self._record(request)
