@@ -1,5 +1,5 @@
 # caseload-bot: one process, every route on one port.
-FROM python:3.11-slim
+FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -1,16 +1,41 @@
 # Two commands on a fresh machine: `make run` and `make test`.
-PYTHON ?= python3
+#
+# The interpreter is the first that satisfies pyproject's requires-python (3.12 or newer),
+# each asked for its own version (a pyenv shim of a version not selected exists but fails):
+# python3.13, python3.12, python3, then any 3.12+ installed under pyenv. PYTHON=... overrides.
+PY_MIN := 3.12
+PY_OK = $(shell $(1) -c 'import sys; sys.exit(sys.version_info < ($(subst .,$(comma),$(PY_MIN)),))' >/dev/null 2>&1 && command -v $(1))
+comma := ,
+PYENV_ROOT_DIR := $(shell pyenv root 2>/dev/null)
+PY_CANDIDATES := python3.13 python3.12 python3 \
+	$(sort $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3)) \
+	$(if $(PYENV_ROOT_DIR),$(sort $(wildcard $(PYENV_ROOT_DIR)/versions/3.1[2-9]*/bin/python3)))
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(firstword $(foreach p,$(PY_CANDIDATES),$(call PY_OK,$(p))))
+endif
+PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench bench-slack clean
 
+# A .venv made by another interpreter (an older Python) is rebuilt from scratch: the stamp
+# records the version it was installed with.
+ifneq ($(wildcard $(STAMP)),)
+ifneq ($(shell cat $(STAMP)),$(PY_VERSION))
+$(shell rm -f $(STAMP))
+endif
+endif
+
 $(STAMP): pyproject.toml
+	$(if $(and $(PYTHON),$(call PY_OK,$(PYTHON))),,$(error caseload-bot needs Python $(PY_MIN) or newer and found none (python3.13, python3.12, python3, pyenv): install Python $(PY_MIN), e.g. `pyenv install $(PY_MIN)` or your system's python$(PY_MIN) package, then run make again))
+	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" != "$(PY_VERSION)" ]; then \
+		echo "$(VENV) was made by another Python: rebuilding it with $(PYTHON) ($(PY_VERSION))"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	echo $(PY_VERSION) > $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/caseload-bot serve --migrate

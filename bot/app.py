@@ -15,6 +15,7 @@ from bot.http_body import MAX_BODY
 from bot.http_errors import error_middleware
 from bot.services import REQUEST_ID, SERVICES, Services
 from bot.slack import route as slack_route
+from bot.teams import route as teams_route
 
 log = logging.getLogger("caseload_bot.http")
 
@@ -30,6 +31,7 @@ def build_app(services: Services) -> web.Application:
     app.add_routes(routes_api.routes)
     app.add_routes(routes_docs.routes)
     _add_slack(app, services)
+    _add_teams(app, services)
 
     async def _close(_: web.Application) -> None:
         await services.close()
@@ -51,6 +53,20 @@ def _add_slack(app: web.Application, services: Services) -> None:
         await slack.start()
 
     app.on_startup.append(_start)
+
+
+def _add_teams(app: web.Application, services: Services) -> None:
+    """/api/messages only with a client id, or anonymous when explicitly allowed."""
+    if services.teams is None:
+        log.info(
+            "Teams is not configured: /api/messages is not mounted (set"
+            " CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID, or TEAMS_ALLOW_ANONYMOUS=true"
+            " for a local try-out)"
+        )
+        return
+    if services.settings.teams_mode == "anonymous":
+        log.warning("Teams is anonymous (TEAMS_ALLOW_ANONYMOUS=true): for local try-out only")
+    teams_route.mount(app, services.teams)
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")

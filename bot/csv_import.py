@@ -21,7 +21,7 @@ import io
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -236,10 +236,8 @@ def _header_errors(
 
 # --- validating rows into events ---------------------------------------------------------
 
-M = TypeVar("M", bound=BaseModel)
 
-
-def _model(
+def _model[M: BaseModel](
     model: type[M],
     data: dict[str, Any],
     columns: Callable[[list[str]], str],

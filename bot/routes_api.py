@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import (
@@ -181,11 +181,9 @@ class _Caller:
     """The token, as the audit log names it: `api:token:<id>`."""
 
 
-Query = TypeVar("Query", bound=ApiQuery)
-Model = TypeVar("Model", bound=BaseModel)
-
-
-async def _authorised(request: web.Request, query: type[Query]) -> tuple[_Caller, Query]:
+async def _authorised[Query: ApiQuery](
+    request: web.Request, query: type[Query]
+) -> tuple[_Caller, Query]:
     """The caller's token (401 first, whatever else is wrong), then the query string."""
     services = request.app[SERVICES]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -215,7 +213,7 @@ def _single_values(request: web.Request, query: type[BaseModel]) -> dict[str, st
     return values
 
 
-def _validated(model: type[Model], data: Any) -> Model:
+def _validated[Model: BaseModel](model: type[Model], data: Any) -> Model:
     """The first problem, as a 400 naming its field; a key that is not a field comes first,
     since it may be a name or a note that must not be kept."""
     try:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.settings import Settings
 from bot.slack.app import SlackEdge
+from bot.teams.agent import TeamsEdge
 from handlers.ports import Transactions
 from storage.db import Database, connect
 from storage.migrate import upgrade_database
@@ -37,6 +38,8 @@ class Services:
     """Releases what `bootstrap` opened."""
     slack: SlackEdge | None = None
     """None when no Slack mode is configured."""
+    teams: TeamsEdge | None = None
+    """None when Teams is not configured (no client id, not anonymous)."""
 
 
 def bootstrap(
@@ -46,10 +49,14 @@ def bootstrap(
     db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
     tx = Storage(db)
     slack = SlackEdge(settings, tx, now) if settings.slack_modes else None
+    teams = TeamsEdge(settings, tx, now) if settings.teams_mode is not None else None
 
     async def close() -> None:
+        # The chat edges first: what they still send may read the database.
         if slack is not None:
-            await slack.close()  # first: what it still sends may read the database
+            await slack.close()
+        if teams is not None:
+            await teams.close()
         if database is None:
             await db.dispose()
 
@@ -60,6 +67,7 @@ def bootstrap(
         migrate=lambda: upgrade_database(db),
         close=close,
         slack=slack,
+        teams=teams,
     )
 
 

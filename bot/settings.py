@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     """Socket Mode: `xapp-...` with `connections:write`; the bot dials out, no public URL."""
     SLACK_API_URL: str = "https://slack.com/api/"
     """The Slack Web API; tests point it at their fake."""
+    # Microsoft Teams, under the Microsoft 365 Agents SDK's own names (as in its samples).
+    CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID: str | None = None
+    """The Azure Bot's app (client) id: with it, every request to /api/messages must carry
+    a token the Bot Connector signed for this app."""
+    CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET: SecretStr | None = None
+    CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID: str | None = None
+    """The council's Microsoft Entra tenant, where the single-tenant Azure Bot lives."""
+    TEAMS_ALLOW_ANONYMOUS: bool = False
+    """Without a client id: accept unauthenticated requests (local try-out with the Agents
+    Playground or the Bot Framework Emulator). Never in production."""
 
     @field_validator("CASE_EVENTS_SECRET")
     @classmethod
@@ -83,6 +93,44 @@ class Settings(BaseSettings):
         if self.SLACK_APP_TOKEN is not None:
             modes.append("Socket Mode")
         return tuple(modes)
+
+    @model_validator(mode="after")
+    def _teams(self) -> Settings:
+        """Half a Teams configuration, or anonymous beside a client id, is refused."""
+        if self.teams_client_id is None:
+            return self
+        if self.TEAMS_ALLOW_ANONYMOUS:
+            raise ValueError("TEAMS_ALLOW_ANONYMOUS=true beside a client id: unset one of them")
+        for name in ("CLIENTSECRET", "TENANTID"):
+            if not getattr(self, f"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__{name}"):
+                raise ValueError(
+                    f"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__{name} is not set beside the"
+                    " client id"
+                )
+        return self
+
+    @property
+    def teams_client_id(self) -> str | None:
+        return self.CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID or None
+
+    @property
+    def teams_mode(self) -> Literal["authenticated", "anonymous"] | None:
+        """How /api/messages is served; None: it is not mounted."""
+        if self.teams_client_id is not None:
+            return "authenticated"
+        return "anonymous" if self.TEAMS_ALLOW_ANONYMOUS else None
+
+    def teams_sdk_settings(self) -> dict[str, str]:
+        """The Teams settings under the SDK's names, as its configuration loader reads them."""
+        prefix = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+        out: dict[str, str] = {}
+        for name in ("CLIENTID", "CLIENTSECRET", "TENANTID"):
+            value = getattr(self, prefix + name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value:
+                out[prefix + name] = value
+        return out
 
 
 @cache

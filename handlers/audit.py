@@ -144,6 +144,15 @@ class BreachResolved(_BreachChange):
     kind = AuditKind.BREACH_RESOLVED
 
 
+class ChannelLinked(AuditRecord):
+    """A team's alerts now go to a chat channel: which team, where, and who said so."""
+
+    kind = AuditKind.CHANNEL_LINKED
+    team: str
+    platform: str
+    channel: str
+
+
 RECORDS: dict[AuditKind, type[AuditRecord]] = {
     record.kind: record
     for record in (
@@ -157,6 +166,7 @@ RECORDS: dict[AuditKind, type[AuditRecord]] = {
         AllocationEnded,
         BreachOpened,
         BreachResolved,
+        ChannelLinked,
     )
 }
 

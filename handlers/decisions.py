@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from handlers import audit
 from handlers.errors import UnknownOrganisation, UnknownPerson
@@ -25,11 +24,9 @@ from policy import (
     entitlements,
 )
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True, slots=True)
-class Answer(Generic[T]):
+class Answer[T]:
     org: OrgRecord
     person: PersonRecord
     result: T | None

@@ -183,3 +183,23 @@ class NotOverridable(NotPermitted):
 
 class NoExceptionNeeded(Conflict):
     template = "no exception is needed: {worker} may take this as asked; use Record allocation"
+
+
+# --- chat channels ------------------------------------------------------------------------
+
+
+class BadLink(Unclear):
+    template = (
+        "to send a team's alerts to a channel, say `link this channel to team TEAM_REF` there"
+    )
+
+
+class NotInAChannel(Conflict):
+    template = (
+        "say `link this channel to team {team}` in the channel that should get the team's alerts,"
+        " mentioning the bot"
+    )
+
+
+class UnknownTeam(NotFound):
+    template = "your organisation has no team {ref}"

@@ -12,14 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 
 if TYPE_CHECKING:
     from handlers.audit import AuditRecord
-
-T = TypeVar("T")
 
 
 class Source(StrEnum):
@@ -44,6 +42,7 @@ class AuditKind(StrEnum):
     ALLOCATION_ENDED = "allocation_ended"
     BREACH_OPENED = "breach_opened"
     BREACH_RESOLVED = "breach_resolved"
+    CHANNEL_LINKED = "channel_linked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +418,50 @@ class WebhookSecretsPort(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    """A channel the bot is installed in, and what it needs to post there unasked."""
+
+    platform: Platform
+    tenant: str
+    channel_id: str
+    team_id: str | None
+    """The platform's own id of the team the channel belongs to (not a `TeamRecord`)."""
+    reference: str
+    """The platform's conversation reference, as JSON: where and how to post."""
+    updated_at: dt.datetime
+
+
+class ChatChannelsPort(Protocol):
+    """Channels the bot is installed in (kept when it is added, so that alerts can later be
+    posted there), and which team's alerts a channel receives."""
+
+    async def remember(
+        self,
+        platform: Platform,
+        tenant: str,
+        channel_id: str,
+        *,
+        team_id: str | None,
+        reference: str,
+        at: dt.datetime,
+    ) -> bool:
+        """Store or refresh the channel's conversation reference; True when it changed."""
+        ...
+
+    async def get(
+        self, platform: Platform, tenant: str, channel_id: str
+    ) -> ChannelRecord | None: ...
+
+    async def forget(self, platform: Platform, tenant: str, channel_id: str) -> bool:
+        """The bot was removed from the channel; True when a reference was kept."""
+        ...
+
+    async def link_team(self, team_id: int, platform: Platform, channel_id: str) -> bool:
+        """The team's alerts go to this channel on that platform; True when it changed."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -444,6 +487,8 @@ class UnitOfWork(Protocol):
     def tokens(self) -> TokensPort: ...
     @property
     def webhook_secrets(self) -> WebhookSecretsPort: ...
+    @property
+    def channels(self) -> ChatChannelsPort: ...
 
 
 class Transactions(Protocol):
@@ -464,7 +509,7 @@ class Transactions(Protocol):
         the row's sequence number once it is durable."""
         ...
 
-    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         """Run `work`, one whole transaction, again when it lost a race that a retry wins
         (two first inserts of one key, a lock timeout); raises `Busy` after the last try."""
         ...

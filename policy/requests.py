@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from pydantic import (
     ConfigDict,
@@ -41,8 +41,6 @@ def _iso_date(value: object) -> dt.date:
             pass
     raise ValueError(f"{value!r} is not a date; use YYYY-MM-DD")
 
-
-T = TypeVar("T")
 
 Day = Annotated[
     dt.date, PlainValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})
@@ -148,7 +146,7 @@ def parse_pause(data: Any) -> PauseIn:
     return _parse(_PAUSE, data)
 
 
-def _parse(adapter: TypeAdapter[T], data: Any) -> T:
+def _parse[T](adapter: TypeAdapter[T], data: Any) -> T:
     if not isinstance(data, dict):
         raise InputError("request", "must be a JSON object")
     try:

@@ -311,3 +311,19 @@ class AuditHead(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChatChannel(Base):
+    """A channel the bot is installed in, with the platform's conversation reference (where
+    and how to post unasked). Teams: tenant id and channel id; the team is Teams' own id."""
+
+    __tablename__ = "chat_channels"
+    __table_args__ = (UniqueConstraint("platform", "tenant", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(Ref)
+    channel_id: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[str | None] = mapped_column(String(200))
+    reference: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

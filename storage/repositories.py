@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,6 +28,7 @@ from handlers.ports import (
     AllocationRecord,
     BreachChange,
     CaseRecord,
+    ChannelRecord,
     ChatIdentityRecord,
     OrgRecord,
     PersonRecord,
@@ -49,6 +50,7 @@ from storage.models import (
     AsyeReview,
     BreachRow,
     CaseRow,
+    ChatChannel,
     ChatIdentity,
     Organisation,
     Person,
@@ -792,6 +794,91 @@ class WebhookSecrets:
         return tuple(rows)
 
 
+# --- chat channels ------------------------------------------------------------------------
+
+
+def _channel_record(row: ChatChannel) -> ChannelRecord:
+    return ChannelRecord(
+        platform=cast(Platform, row.platform),
+        tenant=row.tenant,
+        channel_id=row.channel_id,
+        team_id=row.team_id,
+        reference=row.reference,
+        updated_at=row.updated_at,
+    )
+
+
+class Channels:
+    """Satisfies `handlers.ports.ChatChannelsPort`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def _row(self, platform: Platform, tenant: str, channel_id: str) -> ChatChannel | None:
+        return await self._s.scalar(
+            select(ChatChannel).where(
+                ChatChannel.platform == platform,
+                ChatChannel.tenant == tenant,
+                ChatChannel.channel_id == channel_id,
+            )
+        )
+
+    async def remember(
+        self,
+        platform: Platform,
+        tenant: str,
+        channel_id: str,
+        *,
+        team_id: str | None,
+        reference: str,
+        at: dt.datetime,
+    ) -> bool:
+        row = await self._row(platform, tenant, channel_id)
+        if row is None:
+            self._s.add(
+                ChatChannel(
+                    platform=platform,
+                    tenant=tenant,
+                    channel_id=channel_id,
+                    team_id=team_id,
+                    reference=reference,
+                    updated_at=at,
+                )
+            )
+            await self._s.flush()
+            return True
+        if (row.team_id, row.reference) == (team_id, reference):
+            return False
+        row.team_id, row.reference, row.updated_at = team_id, reference, at
+        await self._s.flush()
+        return True
+
+    async def get(self, platform: Platform, tenant: str, channel_id: str) -> ChannelRecord | None:
+        row = await self._row(platform, tenant, channel_id)
+        return None if row is None else _channel_record(row)
+
+    async def forget(self, platform: Platform, tenant: str, channel_id: str) -> bool:
+        result = await self._s.execute(
+            delete(ChatChannel).where(
+                ChatChannel.platform == platform,
+                ChatChannel.tenant == tenant,
+                ChatChannel.channel_id == channel_id,
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def link_team(self, team_id: int, platform: Platform, channel_id: str) -> bool:
+        row = await self._s.get(Team, team_id)
+        if row is None:
+            return False
+        column = "slack_channel_id" if platform == "slack" else "teams_channel_id"
+        if getattr(row, column) == channel_id:
+            return False
+        setattr(row, column, channel_id)
+        await self._s.flush()
+        return True
+
+
 # --- the unit of work ------------------------------------------------------------------
 
 
@@ -811,9 +898,7 @@ class Store:
         self.tokens = Tokens(session)
         self.webhook_secrets = WebhookSecrets(session)
         self.audit = AuditLog(session)
-
-
-T = TypeVar("T")
+        self.channels = Channels(session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -877,7 +962,7 @@ class Storage:
             async with self.db.read() as session:
                 yield Store(session)
 
-    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         failures = 0
         while True:
             try:

@@ -16,7 +16,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 from handlers.audit import AuditRecord
 from handlers.errors import Busy, OrganisationExists
@@ -26,6 +26,7 @@ from handlers.ports import (
     BreachChange,
     CaseRecord,
     ChainProblem,
+    ChannelRecord,
     ChatIdentityRecord,
     Checkpoint,
     OrgRecord,
@@ -39,17 +40,13 @@ from handlers.ports import (
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
 
-K = TypeVar("K")
-R = TypeVar("R")
-T = TypeVar("T")
-
 PLACEHOLDER_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 """`occurred_at` of what exists only because something referred to it: any event wins."""
 GENESIS = "0" * 64
 
 
 @dataclass(frozen=True, slots=True)
-class Stamped(Generic[R]):
+class Stamped[R]:
     """A value and when the event that last changed it happened."""
 
     value: R
@@ -99,13 +96,14 @@ class FakeState:
     tokens: dict[int, TokenRow] = field(default_factory=dict)
     secrets: list[SecretRow] = field(default_factory=list)
     audit: dict[str, list[AuditRow]] = field(default_factory=dict)
+    channels: dict[tuple[Platform, str, str], ChannelRecord] = field(default_factory=dict)
 
     def new_id(self) -> int:
         self.last_id += 1
         return self.last_id
 
 
-def _put(table: dict[K, Stamped[R]], key: K, value: R, occurred_at: dt.datetime) -> bool:
+def _put[K, R](table: dict[K, Stamped[R]], key: K, value: R, occurred_at: dt.datetime) -> bool:
     """Store `value` unless the event is older than the stored one; True if it changed."""
     old = table.get(key)
     if old is not None and occurred_at < old.occurred_at:
@@ -119,10 +117,7 @@ class _HasId(Protocol):
     def id(self) -> int: ...
 
 
-Row = TypeVar("Row", bound=_HasId)
-
-
-def _id_of(table: dict[K, Stamped[Row]], key: K, state: FakeState) -> int:
+def _id_of[K, Row: _HasId](table: dict[K, Stamped[Row]], key: K, state: FakeState) -> int:
     """The stored row's id, or a new one for a row about to be inserted."""
     old = table.get(key)
     return state.new_id() if old is None else old.value.id
@@ -588,6 +583,49 @@ class FakeWebhookSecrets:
         )
 
 
+class FakeChannels:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def remember(
+        self,
+        platform: Platform,
+        tenant: str,
+        channel_id: str,
+        *,
+        team_id: str | None,
+        reference: str,
+        at: dt.datetime,
+    ) -> bool:
+        key = (platform, tenant, channel_id)
+        old = self._db.channels.get(key)
+        if old is not None and (old.team_id, old.reference) == (team_id, reference):
+            return False
+        self._db.channels[key] = ChannelRecord(platform, tenant, channel_id, team_id, reference, at)
+        return True
+
+    async def get(self, platform: Platform, tenant: str, channel_id: str) -> ChannelRecord | None:
+        return self._db.channels.get((platform, tenant, channel_id))
+
+    async def forget(self, platform: Platform, tenant: str, channel_id: str) -> bool:
+        return self._db.channels.pop((platform, tenant, channel_id), None) is not None
+
+    async def link_team(self, team_id: int, platform: Platform, channel_id: str) -> bool:
+        for key, stamped in self._db.teams.items():
+            team = stamped.value
+            if team.id != team_id:
+                continue
+            if platform == "slack":
+                changed = replace(team, slack_channel_id=channel_id)
+            else:
+                changed = replace(team, teams_channel_id=channel_id)
+            if changed == team:
+                return False
+            self._db.teams[key] = Stamped(changed, stamped.occurred_at)
+            return True
+        return False
+
+
 class FakeStore:
     """The repositories of one transaction, over one copy of the state."""
 
@@ -603,6 +641,7 @@ class FakeStore:
         self.audit = FakeAuditLog(state)
         self.tokens = FakeTokens(state)
         self.webhook_secrets = FakeWebhookSecrets(state)
+        self.channels = FakeChannels(state)
 
 
 class FakeTransactions:
@@ -630,7 +669,7 @@ class FakeTransactions:
         async with self.write() as uow:
             return await uow.audit.append(org_id, record, actor, at)
 
-    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         """Once: nothing races in memory."""
         return await work()
 

@@ -15,6 +15,7 @@ from handlers.chat.replies import ActionKind, ActionValue
 from handlers.errors import (
     BadCaseRef,
     BadChildren,
+    BadLink,
     BadPerson,
     BadRole,
     CommandTooLong,
@@ -142,6 +143,15 @@ class Home:
     """What the App Home tab (or a first visit) shows this person."""
 
 
+@dataclass(frozen=True, slots=True)
+class LinkChannel:
+    """`link this channel to team TEAM_REF`: the team's alerts go to the channel it is said
+    in. The adapter fills in `channel`; None when it was not said in a channel."""
+
+    team_ref: str
+    channel: str | None = None
+
+
 Command = (
     Check
     | WhoCanTake
@@ -152,6 +162,7 @@ Command = (
     | TeamCaseload
     | Help
     | Home
+    | LinkChannel
 )
 
 
@@ -232,10 +243,26 @@ def parse_message(text: str) -> Command:
         return parse_allocate(rest)
     if first == "caseload":
         return parse_caseload(rest)
+    if first == "link":
+        return _parse_link(words[1:])
     question = " ".join(_QUESTION.sub(" ", text.lower()).split())
     if any(phrase in question for phrase in _OWN):
         return Caseload()
     return Help("start")
+
+
+_LINK = ("this", "channel", "to", "team")
+
+
+def _parse_link(words: list[str]) -> LinkChannel:
+    """`[this] channel to [team] TEAM_REF`, after `link`."""
+    said = [w.lower() for w in words[:-1]]
+    if not words or said not in (list(_LINK), list(_LINK[1:]), list(_LINK[:3]), list(_LINK[1:3])):
+        raise BadLink()
+    ref = words[-1]
+    if not _REF.match(ref) or ref.lower() == "team":
+        raise BadLink()
+    return LinkChannel(ref)
 
 
 def parse_action(kind: ActionKind, value: ActionValue, justification: str | None = None) -> Command:

@@ -22,6 +22,7 @@ from handlers.allocations import (
 )
 from handlers.chat import answers
 from handlers.chat import wording as w
+from handlers.chat.channels import link_channel
 from handlers.chat.commands import (
     Asker,
     AskException,
@@ -32,6 +33,7 @@ from handlers.chat.commands import (
     Command,
     Help,
     Home,
+    LinkChannel,
     Person,
     Record,
     RequestException,
@@ -117,6 +119,8 @@ async def run(tx: Transactions, asker: Asker, command: Command, at: dt.datetime)
             return await _team(tx, asker, on)
         case Home():
             return await _home(tx, asker, on)
+        case LinkChannel():
+            return await link_channel(tx, asker, command, at)
 
 
 # --- who is asking, and about whom ------------------------------------------------------

@@ -15,7 +15,7 @@ from handlers.errors import BadButton
 from handlers.events import parse_event
 from policy import Role
 from tests.chat.harness import command, plain, world
-from tests.chat.world import NOW, SEEDED, STOKE, USERS, WORKSPACE, mention, slack
+from tests.chat.world import AAD, NOW, SEEDED, STOKE, TENANT, USERS, WORKSPACE, mention, slack
 from tests.fakes import FakeTransactions
 from tests.handlers.world import facts, snapshot, written
 
@@ -122,8 +122,9 @@ async def test_an_approved_exception_records_the_override_and_tells_the_asye_lea
         "allocation_started C-CP-1 NQ-7 lead (allow)",
     ]
     (notice,) = done.notices
-    assert set(notice.to) == {
-        ChatAddress("slack", WORKSPACE, USERS[ref]) for ref in ("AS-1", "AL-1", "PSW-1")
+    told = ("AS-1", "AL-1", "PSW-1")
+    assert set(notice.to) == {ChatAddress("slack", WORKSPACE, USERS[ref]) for ref in told} | {
+        ChatAddress("teams", TENANT, AAD[ref]) for ref in told
     }
     assert notice.text == (
         "Exception approved: Sam Seven holds C-CP-1 (child protection) as lead in month 7"

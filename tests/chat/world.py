@@ -41,6 +41,11 @@ USERS = {
 }
 NOBODY = "UNOBODY"
 
+# Teams: everyone of both organisations in one Microsoft 365 tenant, each with an AAD object id.
+TENANT = "8f2c1b4e-0000-4000-8000-00000000c0de"
+AAD = {ref: f"aad-{ref.lower()}" for ref in USERS}
+AAD_NOBODY = "aad-nobody"
+
 
 def slack(ref: str) -> Asker:
     return Asker("slack", WORKSPACE, USERS.get(ref, ref))
@@ -69,7 +74,12 @@ def _worker(
         "name": name,
         "roles": [role],
         "team_ref": team,
-        "chat": {"slack_team_id": WORKSPACE, "slack_user_id": USERS[ref]},
+        "chat": {
+            "slack_team_id": WORKSPACE,
+            "slack_user_id": USERS[ref],
+            "teams_tenant_id": TENANT,
+            "teams_aad_object_id": AAD[ref],
+        },
     }
     if asye is not None:
         data["asye"] = {"start": asye, **({"assessor_ref": assessor} if assessor else {})}

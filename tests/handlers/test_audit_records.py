@@ -12,6 +12,8 @@ from handlers import admin
 from handlers.allocations import AllocationRequest, Approval, allocate
 from handlers.audit import field_names, parse_record
 from handlers.case_events import apply_event
+from handlers.chat.channels import link_channel
+from handlers.chat.commands import Asker, LinkChannel
 from handlers.decisions import decide_proposal
 from handlers.ports import AuditKind, Source
 from policy import Case, Override, Role, StaffRole
@@ -49,6 +51,11 @@ async def _every_use_case(tx: FakeTransactions) -> None:
     await apply_event(tx, "d-2", event("allocation.started", started), at=T0)
     ended = {"case_ref": "C-1", "worker_ref": "NQ-1"}
     await apply_event(tx, "d-3", event("allocation.ended", ended), at=T0)
+    async with tx.write() as uow:
+        manager = await uow.people.ensure(STOKE, "TM-1")
+        await uow.directory.link(manager, "teams", "tenant-1", "aad-tm-1")
+    channel = LinkChannel("T-1", "19:alerts@thread.tacv2")
+    await link_channel(tx, Asker("teams", "tenant-1", "aad-tm-1"), channel, T0)
 
 
 @pytest.mark.parametrize("kind", list(AuditKind), ids=str)

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import func, select
@@ -21,7 +20,6 @@ from storage.models import Allocation, AuditEntry
 from storage.repositories import Storage, Store
 from tests.conftest import T0
 
-T = TypeVar("T")
 ON = dt.date(2025, 3, 3)  # month 2 of practice for an NQSW who started on 2025-01-06
 
 
@@ -193,7 +191,7 @@ class _SlowCaseloads:
     def read(self) -> AbstractAsyncContextManager[Store]:
         return self._storage.read()
 
-    async def retry(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         return await self._storage.retry(work)
 
     async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:

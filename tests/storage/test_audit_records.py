@@ -14,6 +14,8 @@ from bot.csv_import import import_files
 from handlers import admin, audit
 from handlers.allocations import AllocationRequest, Approval, allocate
 from handlers.case_events import apply_event
+from handlers.chat.channels import link_channel
+from handlers.chat.commands import Asker, LinkChannel
 from handlers.decisions import decide_proposal
 from handlers.events import parse_event
 from handlers.ports import AuditKind, Source
@@ -74,6 +76,7 @@ SAMPLES: list[audit.AuditRecord] = [
     ),
     audit.BreachOpened(worker="NQ-1", rule="cap", clause="1.2", cases=("C-1", "C-2"), on=T0.date()),
     audit.BreachResolved(worker="NQ-1", rule="cap", clause="1.2", cases=(), on=T0.date()),
+    audit.ChannelLinked(team="T-1", platform="teams", channel="19:alerts@thread.tacv2"),
 ]
 
 
@@ -111,6 +114,16 @@ async def _every_path(storage: Storage, org: str) -> None:
         (
             "worker.upserted",
             {"ref": "SM-1", "name": "S M", "roles": ["service_manager"], "team_ref": "T-1"},
+        ),
+        (
+            "worker.upserted",
+            {
+                "ref": "TM-9",
+                "name": "T M",
+                "roles": ["team_manager"],
+                "team_ref": "T-1",
+                "chat": {"teams_tenant_id": "tenant-1", "teams_aad_object_id": "aad-tm-9"},
+            },
         ),
         (
             "worker.upserted",
@@ -154,6 +167,8 @@ async def _every_path(storage: Storage, org: str) -> None:
     )
     await decide_proposal(storage, org, "NQ-1", proposal, on, override, "api:token:1", at)
     await decide_proposal(storage, org, "NQ-1", proposal, on, None, "api:token:1", at)
+    channel = LinkChannel("T-1", "19:alerts@thread.tacv2")
+    await link_channel(storage, Asker("teams", "tenant-1", "aad-tm-9"), channel, at)
     staff = staff_file()
     report = await import_files(
         storage, org, staff, allocations_file(), at=at + dt.timedelta(hours=1)

@@ -42,6 +42,9 @@ async def test_upgrading_a_first_release_database_keeps_its_rows(db: Database) -
     must still be recognised as a redelivery after it."""
     async with db.engine.begin() as conn:
         await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0001"))
+    # SQLite is given the timestamps as text: Python 3.12 deprecates sqlite3's default adapter.
+    naive = T0.replace(tzinfo=None)
+    at = naive if db.engine.dialect.name == "postgresql" else naive.isoformat(" ")
     async with db.engine.begin() as conn:
         await conn.execute(
             text(
@@ -49,21 +52,21 @@ async def test_upgrading_a_first_release_database_keeps_its_rows(db: Database) -
                 " policy_yaml, time_zone, created_at)"
                 " VALUES ('acme', 'Acme', 'tiny', '1', 't', 'x', 'Europe/London', :at)"
             ),
-            {"at": T0.replace(tzinfo=None)},
+            {"at": at},
         )
         await conn.execute(
             text(
                 "INSERT INTO webhook_receipts (webhook_id, org_id, event_type, received_at)"
                 " VALUES ('msg_1', 'acme', 'case.upserted', :at)"
             ),
-            {"at": T0.replace(tzinfo=None)},
+            {"at": at},
         )
         await conn.execute(
             text(
                 "INSERT INTO api_tokens (org_id, token_sha256, label, created_at)"
                 " VALUES ('acme', :digest, 'old', :at)"
             ),
-            {"digest": "a" * 64, "at": T0.replace(tzinfo=None)},
+            {"digest": "a" * 64, "at": at},
         )
     await upgrade_database(db)
     storage = Storage(db)

@@ -1,0 +1,64 @@
+"""The conversation table of `tests/chat/conversations.py`, end to end through Teams: every
+conversation typed in a personal chat, its card read back from the fake Bot Connector."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from storage.repositories import Storage
+from tests.chat.conversations import CONVERSATIONS
+from tests.chat.world import DORSET, STOKE
+from tests.teams.conftest import Teams, as_teams
+
+SCHEMA = json.loads((Path(__file__).parent / "adaptive-card-1.5.schema.json").read_text())
+VALIDATOR = jsonschema.Draft6Validator(SCHEMA)
+
+
+def typed(kind: str, text: str) -> str:
+    """Teams has no slash commands: the command is typed, with or without its slash."""
+    if kind == "message":
+        return text
+    return f"/{kind} {text}" if kind == "allocate" else f"{kind} {text}"
+
+
+def valid(card: dict[str, Any]) -> dict[str, Any]:
+    errors = sorted(VALIDATOR.iter_errors(card), key=str)
+    assert not errors, errors[0]
+    return card
+
+
+async def test_every_conversation_through_teams(teams: Teams) -> None:
+    for c in CONVERSATIONS:
+        teams.connector.calls.clear()
+        before = await _heads(teams.storage)
+        said = typed(c.kind, c.text)
+        response = await teams.post(teams.activity(c.who, said))
+        assert response.status in (200, 202), (c.name, await response.text())
+        cards = teams.connector.cards()
+        assert len(cards) == 1, (c.name, teams.connector.calls)
+        card = valid(cards[0])
+        text = card["fallbackText"]
+        # The whole message is the command's text in Teams, `allocate` included.
+        starts = as_teams(c.starts).replace(
+            f"is {len(c.text)} characters", f"is {len(said)} characters"
+        )
+        assert text.startswith(starts), (c.name, text)
+        for fact in c.facts:
+            assert as_teams(fact) in text, (c.name, fact, text)
+        for word in c.absent:
+            assert word not in text, (c.name, word, text)
+        (sent,) = [call for call in teams.connector.calls if call.body.get("attachments")]
+        assert sent.body["summary"] == text.splitlines()[0]
+        after = await _heads(teams.storage)
+        assert after[STOKE] - before[STOKE] == (1 if c.audited else 0), c.name
+        assert after[DORSET] == before[DORSET], c.name
+
+
+async def _heads(storage: Storage) -> dict[str, int]:
+    async with storage.read() as uow:
+        heads = {org: await uow.audit.head(org) for org in (STOKE, DORSET)}
+    return {org: 0 if head is None else head.seq for org, head in heads.items()}
