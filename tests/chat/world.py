@@ -19,7 +19,8 @@ from handlers.chat import Asker
 
 STOKE = "stoke"
 DORSET = "dorset"
-WORKSPACE = "TWS1"
+WORKSPACE = "T0001"
+"""The Slack workspace, the one the fake Slack (`tests/slack/fake_slack.py`) serves."""
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 """Monday 23 November 2026, 10:00 in London."""
 SEEDED = NOW - dt.timedelta(hours=6)

@@ -17,7 +17,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-TEAM_ID = "T0001"
+from tests.chat.world import WORKSPACE
+
+TEAM_ID = WORKSPACE
 BOT_USER_ID = "UBOT"
 
 
