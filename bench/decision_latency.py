@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 import aiosqlite.core
@@ -268,7 +268,7 @@ def _takes_chain(statement: str) -> bool:
     return "audit_heads" in statement and "FOR UPDATE" in statement
 
 
-class Timed(Generic[T]):
+class Timed[T]:
     """Awaits `coro`, timing each step it runs and labelling each suspension."""
 
     def __init__(
@@ -591,7 +591,7 @@ def _serve(
     asyncio.run(main())
 
 
-async def _coroutine(awaitable: Awaitable[T]) -> T:
+async def _coroutine[T](awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
