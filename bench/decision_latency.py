@@ -56,7 +56,7 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.connection import Connection
@@ -313,11 +313,17 @@ class Timed[T]:
 
 
 class TimedLock(asyncio.Lock):
-    """`Database.write_queue`, timed: who waited, behind how many, who held it how long."""
+    """`Database.write_queue`, timed: who waited, behind how many, who held it how long.
+    First come, first served, whatever the product's queue would put first (`urgent`)."""
 
     def __init__(self, inst: Instruments) -> None:
         super().__init__()
         self.inst = inst
+
+    @contextlib.asynccontextmanager
+    async def turn(self, urgent: bool = False) -> AsyncIterator[None]:
+        async with self:
+            yield
 
     async def acquire(self) -> Literal[True]:
         trace = self.inst.current()

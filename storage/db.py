@@ -8,11 +8,12 @@ to the busy timeout); on PostgreSQL the repositories lock the rows they depend o
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
@@ -30,6 +31,48 @@ _WRITE = "caseload_write"
 """Execution option marking connections of write transactions (SQLite takes the lock)."""
 
 
+class Turns(Protocol):
+    def turn(self, urgent: bool = False) -> AbstractAsyncContextManager[None]: ...
+
+
+class WriteQueue:
+    """This process's SQLite writers, served one at a time in arrival order, except that an
+    urgent writer (an answer someone is waiting for in chat) goes ahead of the queue: behind
+    a bulk load it would otherwise wait for every webhook queued before it."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._others: deque[asyncio.Future[None]] = deque()
+
+    @asynccontextmanager
+    async def turn(self, urgent: bool = False) -> AsyncIterator[None]:
+        if self._busy:
+            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            (self._urgent if urgent else self._others).append(ready)
+            try:
+                await ready
+            except asyncio.CancelledError:
+                if ready.done() and not ready.cancelled():  # the turn came as it was cancelled
+                    self._next()
+                raise
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._next()
+
+    def _next(self) -> None:
+        """Hand the turn to the first waiter still waiting, urgent ones first."""
+        for waiting in (self._urgent, self._others):
+            while waiting:
+                ready = waiting.popleft()
+                if not ready.done():
+                    ready.set_result(None)
+                    return
+        self._busy = False
+
+
 @dataclass(frozen=True, slots=True)
 class Database:
     """An engine plus session factories: `read()` for queries, `write()` for changes."""
@@ -37,9 +80,9 @@ class Database:
     engine: AsyncEngine
     readers: async_sessionmaker[AsyncSession]
     writers: async_sessionmaker[AsyncSession]
-    write_queue: asyncio.Lock | None = None
-    """SQLite only: this process's writers wait their turn here, first come first served,
-    instead of polling SQLite's file lock (which starves a lone request during a bulk load)."""
+    write_queue: Turns | None = None
+    """SQLite only: this process's writers wait their turn here instead of polling SQLite's
+    file lock (which starves a lone request during a bulk load)."""
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -48,17 +91,17 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """One transaction that commits once at the end, or rolls back on any error."""
-        async with self._turn(), self.writers() as session, session.begin():
+        async with self._turn(urgent), self.writers() as session, session.begin():
             yield session
 
     @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
+    async def _turn(self, urgent: bool) -> AsyncIterator[None]:
         if self.write_queue is None:
             yield
         else:
-            async with self.write_queue:
+            async with self.write_queue.turn(urgent):
                 yield
 
     async def dispose(self) -> None:
@@ -86,7 +129,7 @@ def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Databa
         engine=engine,
         readers=async_sessionmaker(engine, expire_on_commit=False),
         writers=async_sessionmaker(writer_engine, expire_on_commit=False),
-        write_queue=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
+        write_queue=WriteQueue() if engine.dialect.name == "sqlite" else None,
     )
 
 

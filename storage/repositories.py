@@ -937,7 +937,7 @@ class Storage:
             batch, self._audit_queue = self._audit_queue, []
 
             async def once(batch: list[_Appending] = batch) -> list[int]:
-                async with self.write() as uow:
+                async with self.write(urgent=True) as uow:
                     return [await uow.audit.append(a.org, a.record, a.actor, a.at) for a in batch]
 
             try:
@@ -950,10 +950,11 @@ class Storage:
                     a.done.set_result(seq)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Store]:
-        """A serialised write transaction: commits once at the end, or rolls back."""
+    async def write(self, urgent: bool = False) -> AsyncIterator[Store]:
+        """A serialised write transaction: commits once at the end, or rolls back.
+        `urgent`: someone is waiting for it in chat; it goes ahead of queued webhooks."""
         with storage_errors():
-            async with self.db.write() as session:
+            async with self.db.write(urgent) as session:
                 yield Store(session)
 
     @asynccontextmanager
