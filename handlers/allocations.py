@@ -40,6 +40,9 @@ from policy import Decision, Outcome, Override, Role, StaffRole
 from policy.errors import InputError, input_error
 from policy.loader import unknown_message
 
+INTERACTIVE = frozenset({Source.CHAT, Source.API})
+"""Sources with a person waiting for the answer."""
+
 
 @dataclass(frozen=True, slots=True)
 class Approval:
@@ -102,7 +105,7 @@ async def allocate(
 async def _allocate(
     tx: Transactions, request: AllocationRequest, at: dt.datetime
 ) -> AllocationResult:
-    async with tx.write() as uow:
+    async with tx.write(urgent=request.source in INTERACTIVE) as uow:
         org = await uow.orgs.get(request.org_id)
         if org is None:
             raise UnknownOrganisation(org=request.org_id)

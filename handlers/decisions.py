@@ -91,7 +91,7 @@ async def decide_proposal(
     day = on or event_day(when)
 
     async def once() -> Answer[Decision]:
-        async with tx.write() as uow:
+        async with tx.write(urgent=True) as uow:
             org, person = await _find(uow, org_id, worker_ref)
             worker = await uow.people.asye_worker(person.id)
             if worker is None:

@@ -495,8 +495,10 @@ class Transactions(Protocol):
     """Opens units of work. Storage failures surface as `handlers.errors.StorageError`
     (`Busy` when a retry may succeed); nothing of the database library leaks out."""
 
-    def write(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        """One write transaction: commits once on success, rolls back on any error."""
+    def write(self, urgent: bool = False) -> AbstractAsyncContextManager[UnitOfWork]:
+        """One write transaction: commits once on success, rolls back on any error.
+        `urgent`: a person is waiting for it (chat, the decision API); it goes ahead of
+        writes nobody waits for, such as a bulk load of webhooks."""
         ...
 
     def read(self) -> AbstractAsyncContextManager[UnitOfWork]:

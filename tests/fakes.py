@@ -653,7 +653,7 @@ class FakeTransactions:
         """While True every write transaction fails as a database that stays locked would."""
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[FakeStore]:
+    async def write(self, urgent: bool = False) -> AsyncIterator[FakeStore]:
         if self.busy:
             raise Busy()
         draft = copy.deepcopy(self.state)

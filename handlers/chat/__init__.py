@@ -93,7 +93,7 @@ async def _first_delivery(tx: Transactions, asker: Asker, delivery: str, at: dt.
     """Kept as a receipt of the asker's organisation, so every replica sees it."""
 
     async def once() -> bool:
-        async with tx.write() as uow:
+        async with tx.write(urgent=True) as uow:
             who = await whoami(uow, asker)
             return await uow.receipts.record(who.org.id, delivery, "chat", at)
 

@@ -176,8 +176,8 @@ class _SlowCaseloads:
         self._storage = storage
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Store]:
-        async with self._storage.write() as uow:
+    async def write(self, urgent: bool = False) -> AsyncIterator[Store]:
+        async with self._storage.write(urgent) as uow:
             read = uow.allocations.caseload
 
             async def slow(person_id: int, on: dt.date) -> tuple[Case, ...]:
