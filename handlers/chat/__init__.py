@@ -11,6 +11,7 @@ import logging
 from typing import Literal
 
 from handlers.chat import answers
+from handlers.chat.asker import whoami
 from handlers.chat.commands import (
     Asker,
     Command,
@@ -20,7 +21,7 @@ from handlers.chat.commands import (
     parse_caseload,
     parse_message,
 )
-from handlers.chat.conversation import run, whoami
+from handlers.chat.conversation import run
 from handlers.chat.replies import Reply
 from handlers.errors import Busy, CaseloadError, StorageError, Unclear
 from handlers.ports import Transactions

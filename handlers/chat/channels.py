@@ -7,21 +7,14 @@ import datetime as dt
 
 from handlers import audit
 from handlers.chat import wording as w
+from handlers.chat.asker import whoami
 from handlers.chat.commands import Asker, LinkChannel
+from handlers.chat.permissions import Ask, Reach, may, roles_for
 from handlers.chat.replies import Reply, Tone
-from handlers.errors import (
-    NotInAChannel,
-    NotInYourScope,
-    NotRegistered,
-    NotYours,
-    UnknownTeam,
-)
-from handlers.ports import PersonRecord, Transactions, UnitOfWork
-from policy import StaffRole
+from handlers.errors import NotInAChannel, NotInYourScope, NotYours, UnknownTeam
+from handlers.ports import Transactions
 
-WHAT = "Linking a channel to a team's alerts"
-LINKERS = (StaffRole.TEAM_MANAGER, StaffRole.ADMIN)
-"""A team manager links their own team; an admin any team of the organisation."""
+WHAT = Ask.LINK_CHANNEL.value[:1].upper() + Ask.LINK_CHANNEL.value[1:]
 
 
 async def link_channel(
@@ -33,22 +26,24 @@ async def link_channel(
 
     async def once() -> Reply:
         async with tx.write() as uow:
-            person = await _asker(uow, asker)
+            who = await whoami(uow, asker)
+            person = who.person
             team = await uow.teams.get(person.org_id, command.team_ref)
             if team is None:
                 raise UnknownTeam(ref=command.team_ref)
-            if StaffRole.ADMIN not in person.roles:
-                if StaffRole.TEAM_MANAGER not in person.roles:
-                    raise NotYours(what=WHAT, roles=w.roles(LINKERS), yours=w.roles(person.roles))
-                if person.team_id != team.id:
-                    raise NotInYourScope(
-                        what=WHAT, worker=team.name, scope="its own team managers or an admin"
-                    )
+            own = person.team_id == team.id
+            if not may(Ask.LINK_CHANNEL, person.roles, Reach.TEAM if own else Reach.ORG):
+                allowed = roles_for(Ask.LINK_CHANNEL)
+                if not person.roles & set(allowed):
+                    raise NotYours(what=WHAT, roles=w.roles(allowed), yours=w.roles(person.roles))
+                raise NotInYourScope(
+                    what=WHAT, worker=team.name, scope="its own team managers or an admin"
+                )
             if await uow.channels.link_team(team.id, asker.platform, channel):
                 record = audit.ChannelLinked(
                     team=team.ref, platform=asker.platform, channel=channel
                 )
-                await uow.audit.append(person.org_id, record, f"person:{person.ref}", at)
+                await uow.audit.append(person.org_id, record, who.actor, at)
         return Reply(
             text=f"Linked: this channel gets the alerts of {team.name} ({team.ref}).",
             tone=Tone.GOOD,
@@ -56,13 +51,3 @@ async def link_channel(
         )
 
     return await tx.retry(once)
-
-
-async def _asker(uow: UnitOfWork, asker: Asker) -> PersonRecord:
-    if asker.platform == "slack":
-        person = await uow.directory.slack_person(asker.tenant, asker.user_id)
-    else:
-        person = await uow.directory.teams_person(asker.tenant, asker.user_id)
-    if person is None:
-        raise NotRegistered()
-    return person

@@ -22,6 +22,7 @@ from handlers.allocations import (
 )
 from handlers.chat import answers
 from handlers.chat import wording as w
+from handlers.chat.asker import Who, whoami
 from handlers.chat.channels import link_channel
 from handlers.chat.commands import (
     Asker,
@@ -52,7 +53,6 @@ from handlers.errors import (
     NoTeam,
     NotInYourScope,
     NotOverridable,
-    NotRegistered,
     NotYours,
     UnknownChatPerson,
 )
@@ -84,18 +84,6 @@ JUSTIFICATION = (10, 1000)
 """Shortest and longest justification, as the policy engine's `Override` accepts."""
 
 
-@dataclass(frozen=True, slots=True)
-class Who:
-    """The asker, as registered."""
-
-    org: OrgRecord
-    person: PersonRecord
-
-    @property
-    def actor(self) -> str:
-        return f"person:{self.person.ref}"
-
-
 async def run(tx: Transactions, asker: Asker, command: Command, at: dt.datetime) -> Reply:
     """The reply to one command; raises `CaseloadError` and `InputError` for the caller
     to word (see `handlers.chat.respond`)."""
@@ -124,19 +112,6 @@ async def run(tx: Transactions, asker: Asker, command: Command, at: dt.datetime)
 
 
 # --- who is asking, and about whom ------------------------------------------------------
-
-
-async def whoami(uow: UnitOfWork, asker: Asker) -> Who:
-    if asker.platform == "slack":
-        person = await uow.directory.slack_person(asker.tenant, asker.user_id)
-    else:
-        person = await uow.directory.teams_person(asker.tenant, asker.user_id)
-    if person is None:
-        raise NotRegistered()
-    org = await uow.orgs.get(person.org_id)
-    if org is None:  # a person belongs to an organisation: only a damaged row gets here
-        raise NotRegistered()
-    return Who(org, person)
 
 
 async def _subject(uow: UnitOfWork, asker: Asker, who: Who, person: Person) -> PersonRecord:

@@ -16,6 +16,7 @@ class Ask(StrEnum):
     EXCEPTION = "approving an exception"
     CASELOAD_OF = "seeing someone's caseload"
     TEAM_CASELOAD = "seeing a team's caseload"
+    LINK_CHANNEL = "linking a channel to a team's alerts"
 
 
 class Reach(IntEnum):
@@ -52,8 +53,10 @@ TABLE: dict[Ask, dict[StaffRole, Reach]] = {
         StaffRole.SERVICE_MANAGER: Reach.TEAM,
         StaffRole.HEAD_OF_SERVICE: Reach.TEAM,
     },
+    Ask.LINK_CHANNEL: {StaffRole.TEAM_MANAGER: Reach.TEAM, StaffRole.ADMIN: Reach.ORG},
 }
-"""Seeing one's own caseload, help and the home tab need only to be registered. An
+"""For a team (its caseload, its channel) the reach is TEAM for its own members, else ORG.
+Seeing one's own caseload, help and the home tab need only to be registered. An
 exception is also limited by the policy: only the roles its rules name may approve it."""
 
 

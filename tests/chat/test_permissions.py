@@ -34,6 +34,7 @@ EXPECTED: dict[Ask, dict[R, Reach]] = {
         R.SERVICE_MANAGER: Reach.TEAM,
         R.HEAD_OF_SERVICE: Reach.TEAM,
     },
+    Ask.LINK_CHANNEL: {R.TEAM_MANAGER: Reach.TEAM, R.ADMIN: Reach.ORG},
 }
 
 
