@@ -14,6 +14,13 @@ from bot.services import bootstrap
 from bot.settings import settings
 from handlers.errors import StorageError
 
+TEAMS_SHOWN = {
+    None: "not configured",
+    "authenticated": "authenticated",
+    "anonymous": "anonymous (local try-out only)",
+}
+"""What the start-up lines say of `Settings.teams_mode`."""
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser(
@@ -45,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
             " organisations with their own secret (`caseload-bot org secret`)"
         )
     slack = " and ".join(config.slack_modes) or "not configured"
+    teams = TEAMS_SHOWN[config.teams_mode]
     print(
         f"caseload-bot on http://{config.HOST}:{config.PORT}  (OpenAPI at /openapi.json)"
-        f"\nSlack: {slack}",
+        f"\nSlack: {slack}\nTeams: {teams}",
         flush=True,
     )
     try:
