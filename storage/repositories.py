@@ -31,9 +31,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy import (
-    cast as sql_cast,
-)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -501,7 +498,7 @@ class People:
 
 def _or_null(column: Any, kind: type[Any]) -> Any:
     """PostgreSQL types a bare NULL in a UNION as text: give it the column's type."""
-    return sql_cast(null(), kind) if column is None else column
+    return null().cast(kind) if column is None else column
 
 
 def _worker_query() -> Any:
@@ -595,7 +592,7 @@ class Directory:
 # --- cases and allocations -------------------------------------------------------------
 
 
-def _case_record(row: CaseRow) -> CaseRecord:
+def _case_record(row: Any) -> CaseRecord:
     return CaseRecord(
         id=row.id,
         org_id=row.org_id,
@@ -651,19 +648,7 @@ class Cases:
 
     async def get(self, org_id: str, ref: str) -> CaseRecord | None:
         rows = await _rows(self._s, _CASE, org_id=org_id, ref=ref)
-        if not rows:
-            return None
-        r = rows[0]
-        return CaseRecord(
-            id=r.id,
-            org_id=r.org_id,
-            ref=r.ref,
-            work_type=r.work_type,
-            children=r.children,
-            flags=frozenset(r.flags),
-            external=r.external,
-            closed_on=r.closed_on,
-        )
+        return _case_record(rows[0]) if rows else None
 
     async def upsert(
         self,
