@@ -17,7 +17,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import (
+    Date,
+    Float,
+    Integer,
+    Row,
+    String,
+    bindparam,
+    delete,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,6 +93,15 @@ def _assign(row: Any, occurred_at: dt.datetime, **values: Any) -> bool:
     return changed
 
 
+async def _rows(session: AsyncSession, query: Any, **params: Any) -> Sequence[Row[Any]]:
+    """Plain rows of a Core query: no entities, no identity map. Core statements skip the
+    ORM's autoflush, so changes still pending in this session are flushed first. Queries
+    built once (with bind parameters) are compiled and cache-keyed once."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return (await session.execute(query, params)).all()
+
+
 # --- organisations ---------------------------------------------------------------------
 
 
@@ -111,13 +133,35 @@ def _org_record(row: Organisation) -> OrgRecord:
     )
 
 
+_orgs = Organisation.__table__.c
+_ORG = select(
+    _orgs.id,
+    _orgs.name,
+    _orgs.policy_id,
+    _orgs.policy_version,
+    _orgs.policy_source,
+    _orgs.policy_yaml,
+).where(_orgs.id == bindparam("org_id"))
+
+
 class Organisations:
-    def __init__(self, session: AsyncSession) -> None:
+    """`known`, when given, keeps organisations once read: a row is never changed after
+    `create` commits, so a committed read stays true (only read transactions pass it)."""
+
+    def __init__(self, session: AsyncSession, known: dict[str, OrgRecord] | None = None) -> None:
         self._s = session
+        self._known = known
 
     async def get(self, org_id: str) -> OrgRecord | None:
-        row = await self._s.get(Organisation, org_id)
-        return None if row is None else _org_record(row)
+        if self._known is not None and org_id in self._known:
+            return self._known[org_id]
+        rows = await _rows(self._s, _ORG, org_id=org_id)
+        if not rows:
+            return None
+        found = OrgRecord(**rows[0]._asdict())
+        if self._known is not None:
+            self._known[org_id] = found
+        return found
 
     async def create(
         self,
@@ -204,6 +248,57 @@ class Teams:
 
 # --- people ----------------------------------------------------------------------------
 
+_people, _roles = Person.__table__.c, PersonRole.__table__.c
+
+
+def _person_query(*where: Any) -> Any:
+    """The one person matching `where`, with their roles: a row per role."""
+    return (
+        select(
+            _people.id,
+            _people.org_id,
+            _people.ref,
+            _people.display_name,
+            _people.team_id,
+            _people.manager_id,
+            _roles.role,
+        )
+        .outerjoin_from(Person.__table__, PersonRole.__table__, _roles.person_id == _people.id)
+        .where(*where)
+    )
+
+
+_identity = ChatIdentity.__table__.c
+_PERSON_BY_REF = _person_query(
+    _people.org_id == bindparam("org_id"), _people.ref == bindparam("ref")
+)
+_PERSON_BY_ID = _person_query(_people.id == bindparam("person_id"))
+_PERSON_BY_CHAT = _person_query(
+    _people.id.in_(
+        select(_identity.person_id).where(
+            _identity.platform == bindparam("platform"),
+            _identity.tenant == bindparam("tenant"),
+            _identity.user_id == bindparam("user_id"),
+        )
+    )
+)
+
+
+async def _person(session: AsyncSession, query: Any, **params: Any) -> PersonRecord | None:
+    rows = await _rows(session, query, **params)
+    if not rows:
+        return None
+    first = rows[0]
+    return PersonRecord(
+        id=first.id,
+        org_id=first.org_id,
+        ref=first.ref,
+        display_name=first.display_name,
+        roles=frozenset(StaffRole(r.role) for r in rows if r.role is not None),
+        team_id=first.team_id,
+        manager_id=first.manager_id,
+    )
+
 
 class People:
     """Staff (never children), their roles, chat identities and ASYE records.
@@ -233,12 +328,10 @@ class People:
         return select(Person).where(Person.org_id == org_id, Person.ref == ref)
 
     async def get(self, org_id: str, ref: str) -> PersonRecord | None:
-        row = await self._s.scalar(self._by_ref(org_id, ref))
-        return None if row is None else await self.record(row)
+        return await _person(self._s, _PERSON_BY_REF, org_id=org_id, ref=ref)
 
     async def get_by_id(self, person_id: int) -> PersonRecord | None:
-        row = await self._s.get(Person, person_id)
-        return None if row is None else await self.record(row)
+        return await _person(self._s, _PERSON_BY_ID, person_id=person_id)
 
     async def _records(self, query: Any) -> tuple[PersonRecord, ...]:
         rows = (await self._s.scalars(query.order_by(Person.display_name, Person.ref))).all()
@@ -390,27 +483,60 @@ class People:
         return self._workers[person_id]
 
     async def _load_worker(self, person_id: int) -> Worker | None:
-        record = await self._s.get(AsyeRecord, person_id)
-        if record is None:
+        """One statement: the record, pauses, passed reviews and agreements, told apart
+        by `kind` (0 to 3) and ordered so that pauses come by their first day."""
+        rows = await _rows(self._s, _WORKER, person_id=person_id)
+        if not rows or rows[0].kind != 0:
             return None
-        pauses = await self._s.scalars(
-            select(AsyePause).where(AsyePause.person_id == person_id).order_by(AsyePause.from_date)
-        )
-        passed = await self._s.scalars(
-            select(AsyeReview.month).where(
-                AsyeReview.person_id == person_id, AsyeReview.passed.is_(True)
-            )
-        )
-        agreements = await self._s.scalars(
-            select(AsyeAgreement.agreement).where(AsyeAgreement.person_id == person_id)
-        )
+        record = rows[0]
         return Worker(
-            asye_start=record.start_date,
+            asye_start=record.day,
             fte=record.fte,
-            pauses=tuple(parse_pause({"from": p.from_date, "to": p.to_date}) for p in pauses),
-            reviews_passed=frozenset(passed),
-            agreements=frozenset(agreements),
+            pauses=tuple(parse_pause({"from": r.day, "to": r.until}) for r in rows if r.kind == 1),
+            reviews_passed=frozenset(r.month for r in rows if r.kind == 2),
+            agreements=frozenset(r.agreement for r in rows if r.kind == 3),
         )
+
+
+def _or_null(column: Any, kind: type[Any]) -> Any:
+    """PostgreSQL types a bare NULL in a UNION as text: give it the column's type."""
+    return null().cast(kind) if column is None else column
+
+
+def _worker_query() -> Any:
+    person_id = bindparam("person_id", type_=Integer)
+
+    def part(
+        kind: int,
+        table: Any,
+        *,
+        day: Any = None,
+        until: Any = None,
+        fte: Any = None,
+        month: Any = None,
+        agreement: Any = None,
+    ) -> Any:
+        return select(
+            literal_column(str(kind), Integer).label("kind"),
+            _or_null(day, Date).label("day"),
+            _or_null(until, Date).label("until"),
+            _or_null(fte, Float).label("fte"),
+            _or_null(month, Integer).label("month"),
+            _or_null(agreement, String).label("agreement"),
+        ).where(table.person_id == person_id)
+
+    record, pause = AsyeRecord.__table__.c, AsyePause.__table__.c
+    review, agreed = AsyeReview.__table__.c, AsyeAgreement.__table__.c
+    parts = union_all(
+        part(0, record, day=record.start_date, fte=record.fte),
+        part(1, pause, day=pause.from_date, until=pause.to_date),
+        part(2, review, month=review.month).where(review.passed.is_(True)),
+        part(3, agreed, agreement=agreed.agreement),
+    ).subquery()
+    return select(parts).order_by(parts.c.kind, parts.c.day)
+
+
+_WORKER = _worker_query()
 
 
 # --- chat identities -------------------------------------------------------------------
@@ -460,22 +586,15 @@ class Directory:
         )
 
     async def _person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
-        row = await self._s.scalar(
-            select(Person)
-            .join(ChatIdentity, ChatIdentity.person_id == Person.id)
-            .where(
-                ChatIdentity.platform == platform,
-                ChatIdentity.tenant == tenant,
-                ChatIdentity.user_id == user_id,
-            )
+        return await _person(
+            self._s, _PERSON_BY_CHAT, platform=platform, tenant=tenant, user_id=user_id
         )
-        return None if row is None else await People(self._s).record(row)
 
 
 # --- cases and allocations -------------------------------------------------------------
 
 
-def _case_record(row: CaseRow) -> CaseRecord:
+def _case_record(row: Any) -> CaseRecord:
     return CaseRecord(
         id=row.id,
         org_id=row.org_id,
@@ -488,6 +607,38 @@ def _case_record(row: CaseRow) -> CaseRecord:
     )
 
 
+_cases, _allocs = CaseRow.__table__.c, Allocation.__table__.c
+_CASE = select(
+    _cases.id,
+    _cases.org_id,
+    _cases.ref,
+    _cases.work_type,
+    _cases.children,
+    _cases.flags,
+    _cases.external,
+    _cases.closed_on,
+).where(_cases.org_id == bindparam("org_id"), _cases.ref == bindparam("ref"))
+_CASELOAD = (
+    select(
+        _cases.ref,
+        _cases.work_type,
+        _cases.children,
+        _cases.flags,
+        _cases.external,
+        _allocs.role,
+        _allocs.overrides,
+    )
+    .join_from(Allocation.__table__, CaseRow.__table__, _cases.id == _allocs.case_id)
+    .where(
+        _allocs.person_id == bindparam("person_id"),
+        _allocs.from_date <= bindparam("on"),
+        _allocs.to_date.is_(None) | (_allocs.to_date > bindparam("on")),
+        _cases.closed_on.is_(None) | (_cases.closed_on > bindparam("on")),
+    )
+    .order_by(_cases.ref)
+)
+
+
 class Cases:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -498,8 +649,8 @@ class Cases:
         )
 
     async def get(self, org_id: str, ref: str) -> CaseRecord | None:
-        row = await self._row(org_id, ref)
-        return None if row is None else _case_record(row)
+        rows = await _rows(self._s, _CASE, org_id=org_id, ref=ref)
+        return _case_record(rows[0]) if rows else None
 
     async def upsert(
         self,
@@ -561,20 +712,18 @@ class Allocations:
         self._s = session
 
     async def caseload(self, person_id: int, on: dt.date) -> tuple[Case, ...]:
-        rows = await self._s.execute(
-            select(Allocation, CaseRow)
-            .join(CaseRow, CaseRow.id == Allocation.case_id)
-            .where(
-                Allocation.person_id == person_id,
-                Allocation.from_date <= on,
-                (Allocation.to_date.is_(None)) | (Allocation.to_date > on),
-                (CaseRow.closed_on.is_(None)) | (CaseRow.closed_on > on),
-            )
-            .order_by(CaseRow.ref)
-        )
+        rows = await _rows(self._s, _CASELOAD, person_id=person_id, on=on)
         return tuple(
-            _case_record(case).as_policy_case(Role(alloc.role), frozenset(alloc.overrides))
-            for alloc, case in rows
+            Case(
+                case_id=r.ref,
+                work_type=r.work_type,
+                children=r.children,
+                role=Role(r.role),
+                flags=frozenset(r.flags),
+                external=r.external,
+                overrides=frozenset(r.overrides),
+            )
+            for r in rows
         )
 
     async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None:
@@ -885,9 +1034,9 @@ class Channels:
 class Store:
     """Every repository over one session; satisfies `handlers.ports.UnitOfWork`."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, orgs: dict[str, OrgRecord] | None = None) -> None:
         self.session = session
-        self.orgs = Organisations(session)
+        self.orgs = Organisations(session, orgs)
         self.teams = Teams(session)
         self.people = People(session)
         self.directory = Directory(session)
@@ -922,6 +1071,7 @@ class Storage:
         self._attempts = retry_attempts
         self._audit_queue: list[_Appending] = []
         self._audit_writer: asyncio.Task[None] | None = None
+        self._orgs: dict[str, OrgRecord] = {}
 
     async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
         """Group commit: one writer takes every row waiting into one transaction, so a
@@ -938,7 +1088,9 @@ class Storage:
 
             async def once(batch: list[_Appending] = batch) -> list[int]:
                 async with self.write(urgent=True) as uow:
-                    return [await uow.audit.append(a.org, a.record, a.actor, a.at) for a in batch]
+                    return await uow.audit.append_many(
+                        [(a.org, a.record, a.actor, a.at) for a in batch]
+                    )
 
             try:
                 seqs = await self.retry(once)
@@ -961,7 +1113,7 @@ class Storage:
     async def read(self) -> AsyncIterator[Store]:
         with storage_errors():
             async with self.db.read() as session:
-                yield Store(session)
+                yield Store(session, self._orgs)
 
     async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         failures = 0
