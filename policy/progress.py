@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from policy.clock import clock_rate, date_of_month, months_of_practice, paused_days
 from policy.engine import CompiledPolicy, decide
 from policy.requests import DecisionRequest, Override, Worker
-from policy.schema import Outcome, StaffRole
+from policy.schema import Outcome, PolicyFile, StaffRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +68,13 @@ _PROBE = "who could approve an exception to this decision"
 
 def override_roles(compiled: CompiledPolicy, request: DecisionRequest) -> tuple[StaffRole, ...]:
     """The roles whose approval would turn this refusal into an allocation: every blocking
-    rule must be overridable by the same role. Empty when allowed or when no role can."""
+    rule must be overridable by the same role. Empty when allowed or when no role can.
+    Only the roles the policy names anywhere are tried."""
     if decide(compiled, dataclasses.replace(request, override=None)).outcome is Outcome.ALLOW:
         return ()
     return tuple(
         role
-        for role in StaffRole
+        for role in _named_overriders(compiled.policy)
         if decide(
             compiled,
             dataclasses.replace(
@@ -82,3 +83,15 @@ def override_roles(compiled: CompiledPolicy, request: DecisionRequest) -> tuple[
         ).outcome
         is Outcome.ALLOW
     )
+
+
+def _named_overriders(policy: PolicyFile) -> tuple[StaffRole, ...]:
+    caps = [c for c in (policy.caps.children, policy.caps.points) if c is not None]
+    overrides = [
+        *(g.override for g in policy.gates),
+        *(c.override for c in caps),
+        *(p.override for c in caps for p in c.phases),
+        *(limit.override for limit in policy.limits),
+    ]
+    named = {role for o in overrides if o is not None for role in o.by}
+    return tuple(role for role in StaffRole if role in named)
