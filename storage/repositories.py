@@ -236,13 +236,14 @@ class Teams:
         teams_channel_id: str | None,
         occurred_at: dt.datetime,
     ) -> bool:
+        row = await self._row(org_id, ref)
         values = {
             "name": name,
             "kind": kind,
-            "slack_channel_id": slack_channel_id,
-            "teams_channel_id": teams_channel_id,
+            # A channel the event does not name is kept: it may have been linked from chat.
+            "slack_channel_id": slack_channel_id or (row and row.slack_channel_id),
+            "teams_channel_id": teams_channel_id or (row and row.teams_channel_id),
         }
-        row = await self._row(org_id, ref)
         return await _put(self._s, row, Team, {"org_id": org_id, "ref": ref}, values, occurred_at)
 
 

@@ -172,7 +172,10 @@ class FakeTeams:
     ) -> bool:
         key = (org_id, ref)
         team_id = _id_of(self._db.teams, key, self._db)
-        team = TeamRecord(team_id, org_id, ref, name, kind, slack_channel_id, teams_channel_id)
+        held = self._db.teams.get(key)
+        slack = slack_channel_id or (held.value.slack_channel_id if held else None)
+        teams = teams_channel_id or (held.value.teams_channel_id if held else None)
+        team = TeamRecord(team_id, org_id, ref, name, kind, slack, teams)
         return _put(self._db.teams, key, team, occurred_at)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 
 from handlers import admin
+from handlers.case_events import apply_event
 from handlers.chat import read_message, respond
 from handlers.chat.commands import Help, LinkChannel
+from handlers.events import parse_event
 from handlers.ports import AuditRow
 from storage.repositories import Storage
 from tests.chat.harness import seed, world
@@ -84,3 +87,24 @@ async def test_linking_twice_audits_once_on_the_database(storage: Storage) -> No
 
 def _rows(storage: Storage) -> AsyncIterator[AuditRow]:
     return admin.audit_rows(storage, STOKE, NOW - dt.timedelta(days=2), NOW + dt.timedelta(days=1))
+
+
+async def test_the_case_systems_team_event_keeps_a_channel_linked_from_chat(
+    storage: Storage,
+) -> None:
+    """The event names no channel: the one linked in chat stays; one it names replaces it."""
+    await seed(storage)
+    await respond(storage, slack("TM-1"), LinkChannel("T-1", CHANNEL), NOW)
+    for n, channels in enumerate(({}, {"slack": "C0OTHER"})):
+        data = {"ref": "T-1", "name": "Assessment Team 1", "kind": "assessment"}
+        body = {
+            "type": "team.upserted",
+            "occurred_at": (NOW + dt.timedelta(minutes=n + 1)).isoformat(),
+            "org": STOKE,
+            "data": {**data, "channels": channels} if channels else data,
+        }
+        await apply_event(storage, f"team-{n}", parse_event(json.dumps(body)), at=NOW)
+        async with storage.read() as uow:
+            team = await uow.teams.get(STOKE, "T-1")
+        assert team is not None
+        assert team.slack_channel_id == (channels.get("slack") or CHANNEL)
