@@ -2,7 +2,9 @@
 
 The same code runs on both. Writers are serialised where it matters: on SQLite every
 write transaction starts with `BEGIN IMMEDIATE` (the database write lock, waited for up
-to the busy timeout); on PostgreSQL the repositories lock the rows they depend on.
+to the busy timeout); on PostgreSQL the repositories lock the rows they depend on. A
+SQLite file's read transactions run sqlite3 on the event loop's thread (see
+`storage.inline_sqlite`); its writers go through aiosqlite's thread.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from handlers.errors import Busy, SchemaMissing, Unreachable
+from storage import inline_sqlite
 
 _WRITE = "caseload_write"
 """Execution option marking connections of write transactions (SQLite takes the lock)."""
@@ -83,12 +86,24 @@ class Database:
     write_queue: Turns | None = None
     """SQLite only: this process's writers wait their turn here instead of polling SQLite's
     file lock (which starves a lone request during a bulk load)."""
+    read_engine: AsyncEngine | None = None
+    """SQLite file only: the readers' own engine, over `storage.inline_sqlite`."""
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session that never takes the write lock; rolled back at the end."""
-        async with self.readers() as session:
+        if self.read_engine is None:
+            async with self.readers() as session:
+                yield session
+            return
+        # An inline reader closes without suspending, so no cancellation can interrupt it:
+        # it needs no task of its own to close in, as `async with` would give it (a loop
+        # turn per read, holding the connection meanwhile).
+        session = self.readers()
+        try:
             yield session
+        finally:
+            await session.close()
 
     @asynccontextmanager
     async def write(self, urgent: bool = False) -> AsyncIterator[AsyncSession]:
@@ -106,6 +121,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -122,15 +139,32 @@ def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Databa
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, **engine_args)
+    read_engine = None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms)
+        if path is not None:
+            read_engine = _inline_readers(url, path, engine_args)
     writer_engine = engine.execution_options(**{_WRITE: True})
     return Database(
         engine=engine,
-        readers=async_sessionmaker(engine, expire_on_commit=False),
+        readers=async_sessionmaker(read_engine or engine, expire_on_commit=False),
         writers=async_sessionmaker(writer_engine, expire_on_commit=False),
         write_queue=WriteQueue() if engine.dialect.name == "sqlite" else None,
+        read_engine=read_engine,
     )
+
+
+def _inline_readers(url: str, path: Path, engine_args: dict[str, Any]) -> AsyncEngine:
+    """The readers' engine: SQLAlchemy's aiosqlite dialect over an inline sqlite3
+    connection (the creator makes its own connections, so `connect_args` do not apply)."""
+    args = {key: value for key, value in engine_args.items() if key != "connect_args"}
+    engine = create_async_engine(url, async_creator=lambda: inline_sqlite.connect(path), **args)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
