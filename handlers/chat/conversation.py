@@ -63,6 +63,7 @@ from handlers.ports import (
     OrgRecord,
     PersonRecord,
     Source,
+    TeamRecord,
     Transactions,
     UnitOfWork,
 )
@@ -162,6 +163,14 @@ async def _permit(uow: UnitOfWork, ask: Ask, who: Who, subject: PersonRecord | N
     if ask is not Ask.CASELOAD_OF:
         scope = "their own team's managers and advanced practitioners, the ASYE lead or an admin"
     raise NotInYourScope(what=_capital(ask.value), worker=subject.display_name, scope=scope)
+
+
+async def _own_team(uow: UnitOfWork, who: Who) -> TeamRecord:
+    team_id = who.person.team_id
+    team = None if team_id is None else await uow.teams.get_by_id(team_id)
+    if team is None:
+        raise NoTeam()
+    return team
 
 
 def _capital(text: str) -> str:
@@ -266,9 +275,7 @@ async def _who_can_take(tx: Transactions, asker: Asker, command: WhoCanTake, on:
         who = await whoami(uow, asker)
         await _permit(uow, Ask.WHO_CAN_TAKE, who, None)
         asked = await _case(uow, who.org, command.case, Role.LEAD)
-        team = None if who.person.team_id is None else await uow.teams.get_by_id(who.person.team_id)
-        if team is None:
-            raise NoTeam()
+        team = await _own_team(uow, who)
         compiled = compiled_policy(who.org)
         candidates: list[answers.Candidate] = []
         for member in await uow.people.in_team(team.id):
@@ -445,9 +452,7 @@ async def _team(tx: Transactions, asker: Asker, on: dt.date) -> Reply:
     async with tx.read() as uow:
         who = await whoami(uow, asker)
         await _permit(uow, Ask.TEAM_CASELOAD, who, None)
-        team = None if who.person.team_id is None else await uow.teams.get_by_id(who.person.team_id)
-        if team is None:
-            raise NoTeam()
+        team = await _own_team(uow, who)
         compiled = compiled_policy(who.org)
         rows: list[answers.TeamRow] = []
         for member in await uow.people.in_team(team.id):

@@ -52,3 +52,10 @@ def plain(reply: Reply) -> str:
     if reply.form is not None:
         lines += [reply.form.title, reply.form.prompt]
     return "\n".join(lines)
+
+
+async def audit_heads(tx: Transactions) -> dict[str, int]:
+    """How many audit rows each organisation of the world has."""
+    async with tx.read() as uow:
+        heads = {org: await uow.audit.head(org) for org in (STOKE, DORSET)}
+    return {org: 0 if head is None else head.seq for org, head in heads.items()}

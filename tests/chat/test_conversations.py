@@ -8,7 +8,7 @@ import pytest
 from handlers.chat import respond
 from storage.repositories import Storage
 from tests.chat.conversations import CONVERSATIONS, Conversation
-from tests.chat.harness import command, plain, seed, world
+from tests.chat.harness import audit_heads, command, plain, seed, world
 from tests.chat.world import DORSET, NOW, STOKE, slack
 from tests.handlers.world import snapshot, written
 
@@ -37,19 +37,13 @@ async def test_every_conversation_on_the_database(storage: Storage) -> None:
     another on one world: a check writes only its decision, so none affects the next."""
     await seed(storage)
     for c in CONVERSATIONS:
-        before = await _heads(storage)
+        before = await audit_heads(storage)
         reply = await respond(storage, slack(c.who), command(c.kind, c.text), NOW)
         assert reply is not None, c.name
         text = plain(reply)
         assert reply.text.startswith(c.starts), (c.name, text)
         assert all(fact in text for fact in c.facts), (c.name, text)
         assert not any(word in text for word in c.absent), (c.name, text)
-        after = await _heads(storage)
+        after = await audit_heads(storage)
         assert after[STOKE] - before[STOKE] == (1 if c.audited else 0), c.name
         assert after[DORSET] == before[DORSET], c.name
-
-
-async def _heads(storage: Storage) -> dict[str, int]:
-    async with storage.read() as uow:
-        heads = {org: await uow.audit.head(org) for org in (STOKE, DORSET)}
-    return {org: 0 if head is None else head.seq for org, head in heads.items()}

@@ -17,7 +17,7 @@ from bot.services import bootstrap
 from storage.db import Database
 from storage.repositories import Storage
 from tests.chat.conversations import CONVERSATIONS
-from tests.chat.harness import seed
+from tests.chat.harness import audit_heads, seed
 from tests.chat.world import DORSET, NOW, STOKE, USERS
 from tests.http.conftest import Clock
 from tests.slack.conftest import Slack, slack_settings
@@ -65,7 +65,7 @@ async def test_every_conversation_through_slack(world_slack: Slack) -> None:
     slack = world_slack
     for c in CONVERSATIONS:
         user = USERS.get(c.who, c.who)
-        before = await _heads(slack.db)
+        before = await audit_heads(Storage(slack.db))
         if c.kind == "message":
             slack.fake.calls.clear()
             response = await slack.event(mention(c.text, user=user, channel_type="im"))
@@ -82,12 +82,6 @@ async def test_every_conversation_through_slack(world_slack: Slack) -> None:
             assert fact in text, (c.name, fact, text)
         for word in c.absent:
             assert word not in text, (c.name, word, text)
-        after = await _heads(slack.db)
+        after = await audit_heads(Storage(slack.db))
         assert after[STOKE] - before[STOKE] == (1 if c.audited else 0), c.name
         assert after[DORSET] == before[DORSET], c.name
-
-
-async def _heads(db: Database) -> dict[str, int]:
-    async with Storage(db).read() as uow:
-        heads = {org: await uow.audit.head(org) for org in (STOKE, DORSET)}
-    return {org: 0 if head is None else head.seq for org, head in heads.items()}

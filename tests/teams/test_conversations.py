@@ -9,8 +9,8 @@ from typing import Any
 
 import jsonschema
 
-from storage.repositories import Storage
 from tests.chat.conversations import CONVERSATIONS
+from tests.chat.harness import audit_heads
 from tests.chat.world import DORSET, STOKE
 from tests.teams.conftest import Teams, as_teams
 
@@ -34,7 +34,7 @@ def valid(card: dict[str, Any]) -> dict[str, Any]:
 async def test_every_conversation_through_teams(teams: Teams) -> None:
     for c in CONVERSATIONS:
         teams.connector.calls.clear()
-        before = await _heads(teams.storage)
+        before = await audit_heads(teams.storage)
         said = typed(c.kind, c.text)
         response = await teams.post(teams.activity(c.who, said))
         assert response.status in (200, 202), (c.name, await response.text())
@@ -53,12 +53,6 @@ async def test_every_conversation_through_teams(teams: Teams) -> None:
             assert word not in text, (c.name, word, text)
         (sent,) = [call for call in teams.connector.calls if call.body.get("attachments")]
         assert sent.body["summary"] == text.splitlines()[0]
-        after = await _heads(teams.storage)
+        after = await audit_heads(teams.storage)
         assert after[STOKE] - before[STOKE] == (1 if c.audited else 0), c.name
         assert after[DORSET] == before[DORSET], c.name
-
-
-async def _heads(storage: Storage) -> dict[str, int]:
-    async with storage.read() as uow:
-        heads = {org: await uow.audit.head(org) for org in (STOKE, DORSET)}
-    return {org: 0 if head is None else head.seq for org, head in heads.items()}
