@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from policy.clock import clock_rate, date_of_month, months_of_practice, paused_days
-from policy.engine import CompiledPolicy, decide
+from policy.engine import CompiledPolicy, Decision, decide
 from policy.requests import DecisionRequest, Override, Worker
 from policy.schema import Outcome, PolicyFile, StaffRole
 
@@ -66,11 +66,13 @@ def progress(compiled: CompiledPolicy, on: dt.date, worker: Worker) -> Progress:
 _PROBE = "who could approve an exception to this decision"
 
 
-def override_roles(compiled: CompiledPolicy, request: DecisionRequest) -> tuple[StaffRole, ...]:
-    """The roles whose approval would turn this refusal into an allocation: every blocking
-    rule must be overridable by the same role. Empty when allowed or when no role can.
-    Only the roles the policy names anywhere are tried."""
-    if decide(compiled, dataclasses.replace(request, override=None)).outcome is Outcome.ALLOW:
+def override_roles(
+    compiled: CompiledPolicy, request: DecisionRequest, decision: Decision
+) -> tuple[StaffRole, ...]:
+    """The roles whose approval would turn `decision` (the answer to `request` without an
+    override) into an allocation: every blocking rule must be overridable by the same role.
+    Empty when allowed or when no role can. Only the roles the policy names are tried."""
+    if decision.outcome is Outcome.ALLOW:
         return ()
     return tuple(
         role

@@ -248,7 +248,7 @@ async def _check(
         decision = decide(compiled, request)
         record = audit.decision_made(subject, asked.proposal, on, Source.CHAT, decision)
         await tx.audit(who.org.id, record, who.actor, at)
-        approvers = override_roles(compiled, request)
+        approvers = override_roles(compiled, request, decision)
     return answers.check_reply(
         answers.Checked(
             compiled=compiled,
@@ -330,8 +330,9 @@ async def _allocating(
                 on=on, worker=worker, caseload=caseload, proposal=asked.proposal
             )
             compiled = compiled_policy(who.org)
-            allowed = decide(compiled, request).outcome is Outcome.ALLOW
-            approvers = override_roles(compiled, request)
+            decision = decide(compiled, request)
+            allowed = decision.outcome is Outcome.ALLOW
+            approvers = override_roles(compiled, request, decision)
     return Allocating(who, subject, asked, worker, approvers, allowed)
 
 

@@ -6,7 +6,16 @@ import datetime as dt
 
 import pytest
 
-from policy import Case, DecisionRequest, Role, StaffRole, Worker, compile_policy, load_preset
+from policy import (
+    Case,
+    DecisionRequest,
+    Role,
+    StaffRole,
+    Worker,
+    compile_policy,
+    decide,
+    load_preset,
+)
 from policy.progress import ReviewDue, override_roles, progress
 from policy.requests import PauseIn
 
@@ -99,4 +108,5 @@ def request(
     ids=["cp lead in month 7", "cp before six-month review", "allowed", "17th child"],
 )
 def test_who_may_set_a_refusal_aside(req: DecisionRequest, roles: tuple[StaffRole, ...]) -> None:
-    assert override_roles(compile_policy(load_preset("stoke-childrens")), req) == roles
+    compiled = compile_policy(load_preset("stoke-childrens"))
+    assert override_roles(compiled, req, decide(compiled, req)) == roles
