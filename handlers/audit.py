@@ -141,7 +141,54 @@ class BreachOpened(_BreachChange):
 
 
 class BreachResolved(_BreachChange):
+    """`by` and `reason` when a person resolved it; both null when the caseload came back
+    within policy."""
+
     kind = AuditKind.BREACH_RESOLVED
+    by: str | None = None
+    reason: str | None = None
+
+
+class BreachAcknowledged(AuditRecord):
+    """Someone said they are on it; the ladder goes on until it is resolved."""
+
+    kind = AuditKind.BREACH_ACKNOWLEDGED
+    worker: str
+    rule: str
+    cases: tuple[str, ...]
+    by: str
+    plan: str | None
+
+
+class BreachEscalated(AuditRecord):
+    """A step of the policy's ladder fired: the roles it told and the clause it follows."""
+
+    kind = AuditKind.BREACH_ESCALATED
+    worker: str
+    rule: str
+    cases: tuple[str, ...]
+    step: int
+    notify: tuple[str, ...]
+    clause: str
+
+
+class SupervisionRecorded(AuditRecord):
+    kind = AuditKind.SUPERVISION_RECORDED
+    worker: str
+    on: dt.date
+    source: Source
+
+
+class DeliveryParked(AuditRecord):
+    """A message that could not be delivered after its last attempt: ids, never its words."""
+
+    kind = AuditKind.DELIVERY_PARKED
+    message: int
+    topic: str
+    platform: str
+    target: str
+    attempts: int
+    error: str
 
 
 class ChannelLinked(AuditRecord):
@@ -166,6 +213,10 @@ RECORDS: dict[AuditKind, type[AuditRecord]] = {
         AllocationEnded,
         BreachOpened,
         BreachResolved,
+        BreachAcknowledged,
+        BreachEscalated,
+        SupervisionRecorded,
+        DeliveryParked,
         ChannelLinked,
     )
 }

@@ -42,6 +42,10 @@ class AuditKind(StrEnum):
     ALLOCATION_ENDED = "allocation_ended"
     BREACH_OPENED = "breach_opened"
     BREACH_RESOLVED = "breach_resolved"
+    BREACH_ACKNOWLEDGED = "breach_acknowledged"
+    BREACH_ESCALATED = "breach_escalated"
+    SUPERVISION_RECORDED = "supervision_recorded"
+    DELIVERY_PARKED = "delivery_parked"
     CHANNEL_LINKED = "channel_linked"
 
 
@@ -120,6 +124,8 @@ class BreachChange:
 
     change: Literal["opened", "resolved"]
     breach: Breach
+    id: int
+    """The stored breach's id: what its alerts and their later edits are keyed by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +185,86 @@ class ChatIdentityRecord:
     platform: Platform
     tenant: str
     user_id: str
+
+
+BreachStatus = Literal["open", "acknowledged", "resolved"]
+
+
+@dataclass(frozen=True, slots=True)
+class BreachRecord:
+    """A stored breach and where it stands. `acknowledged` is still unresolved: someone
+    said they are on it. A breach resolved by a person has `resolved_by` and a reason; one
+    resolved because the caseload came back within policy has neither."""
+
+    id: int
+    org_id: str
+    person_id: int
+    breach: Breach
+    status: BreachStatus
+    opened_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: int | None
+    plan: str | None
+    resolved_at: dt.datetime | None
+    resolved_by: int | None
+    resolution: str | None
+    escalated_step: int
+    """The last step of the policy's ladder that was fired; 0 before the first."""
+
+
+OutboxStatus = Literal["pending", "sent", "failed", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to send once the transaction that wrote it commits. `key` is unique within
+    the organisation: writing the same alert twice (a redelivered event, a second sweep)
+    queues it once. `edits`: the key of an earlier message this one replaces in place."""
+
+    key: str
+    topic: str
+    """What it is about (`breach_opened`, `escalation`, `review_due`…): for lists and metrics."""
+    platform: Platform
+    tenant: str
+    kind: Literal["channel", "person"]
+    target: str
+    body: str
+    """The neutral reply (`handlers.chat.replies.Reply`) as JSON."""
+    due_at: dt.datetime
+    breach_id: int | None = None
+    edits: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    id: int
+    org_id: str
+    key: str
+    topic: str
+    platform: Platform
+    tenant: str
+    kind: Literal["channel", "person"]
+    target: str
+    body: str
+    due_at: dt.datetime
+    breach_id: int | None
+    edits: str | None
+    status: OutboxStatus
+    attempts: int
+    last_error: str | None
+    """Ids and status codes only (`HTTP 500`, `channel_not_found`), never words of the message."""
+    posted_conversation: str | None
+    posted_message: str | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDepth:
+    pending: int
+    failed: int
+    oldest_due: dt.datetime | None
+    """The due time of the oldest pending message that is due, for the metrics' age."""
 
 
 class OrganisationsPort(Protocol):
@@ -338,12 +424,110 @@ class AllocationsPort(Protocol):
 
 
 class BreachesPort(Protocol):
-    async def open_for(self, person_id: int) -> tuple[Breach, ...]: ...
+    async def open_for(self, person_id: int) -> tuple[Breach, ...]:
+        """Unresolved breaches (open or acknowledged)."""
+        ...
 
     async def reconcile(
         self, org_id: str, person_id: int, found: Sequence[Breach], at: dt.datetime
     ) -> tuple[BreachChange, ...]:
-        """Make the stored open breaches match `found`; returns what opened and resolved."""
+        """Make the stored unresolved breaches match `found`; returns what opened and
+        resolved. A breach a person resolved by hand is not opened again while the same rule
+        is found over the same cases: they said why it is not one."""
+        ...
+
+    async def get(self, breach_id: int) -> BreachRecord | None: ...
+
+    async def unresolved(self, org_id: str) -> tuple[BreachRecord, ...]:
+        """Every open or acknowledged breach of the organisation, oldest first."""
+        ...
+
+    async def acknowledge(
+        self, breach_id: int, by: int, plan: str | None, at: dt.datetime
+    ) -> BreachRecord | None:
+        """Open → acknowledged (a second acknowledgement replaces who and the plan); None
+        when the breach is resolved or unknown."""
+        ...
+
+    async def resolve(
+        self, breach_id: int, by: int, reason: str, at: dt.datetime
+    ) -> BreachRecord | None:
+        """Resolved by a person with a reason; None when already resolved or unknown."""
+        ...
+
+    async def escalate(self, breach_id: int, step: int, at: dt.datetime) -> bool:
+        """Record that the ladder reached `step`; False when it already had (another
+        replica fired it) or the breach is resolved."""
+        ...
+
+
+class OutboxPort(Protocol):
+    """Messages written in the transaction that caused them, delivered after it commits.
+    On PostgreSQL several replicas deliver from one table, each message once: `claim`
+    leases rows with `FOR UPDATE SKIP LOCKED`."""
+
+    async def add(self, org_id: str, messages: Sequence[NewMessage], at: dt.datetime) -> int:
+        """Queue what is not queued yet (by key); returns how many were new. A message
+        that `edits` one still pending and unclaimed replaces its body instead of queueing
+        a second message."""
+        ...
+
+    async def cancel(self, org_id: str, breach_id: int, topics: Sequence[str]) -> int:
+        """Cancel the breach's pending messages of these topics (escalations not yet due
+        when it is resolved); returns how many."""
+        ...
+
+    async def claim(
+        self, now: dt.datetime, limit: int, lease_until: dt.datetime, worker: str
+    ) -> tuple[OutboxMessage, ...]:
+        """Pending messages due by `now` and not leased by a live worker, oldest due first;
+        each is leased to `worker` until `lease_until` (a worker killed mid-send leaves its
+        lease to run out, and another delivers it)."""
+        ...
+
+    async def get(self, org_id: str, key: str) -> OutboxMessage | None: ...
+
+    async def sent(
+        self, message_id: int, conversation: str | None, message: str | None, at: dt.datetime
+    ) -> None:
+        """Delivered: keep the platform's ids so that an edit finds the message."""
+        ...
+
+    async def retry_later(self, message_id: int, error: str, due_at: dt.datetime) -> None:
+        """One failed attempt: count it, keep the reason, release the lease until `due_at`."""
+        ...
+
+    async def postpone(self, message_id: int, due_at: dt.datetime) -> None:
+        """Not an attempt (an edit waiting for its original): release the lease until `due_at`."""
+        ...
+
+    async def park(self, message_id: int, error: str, at: dt.datetime) -> None:
+        """Give up after the last attempt (or a permanent failure): status `failed`."""
+        ...
+
+    async def failed(self, org_id: str | None) -> tuple[OutboxMessage, ...]: ...
+
+    async def requeue(self, org_id: str | None, ids: Sequence[int], at: dt.datetime) -> int:
+        """Failed messages (all of them, or these ids) back to pending, due at `at`, with
+        their attempts reset; returns how many."""
+        ...
+
+    async def depth(self, now: dt.datetime) -> OutboxDepth: ...
+
+
+class SupervisionsPort(Protocol):
+    async def record(self, person_id: int, on: dt.date, at: dt.datetime) -> bool:
+        """True when this supervision date was not recorded before."""
+        ...
+
+    async def last(self, person_id: int) -> dt.date | None: ...
+
+
+class RunsPort(Protocol):
+    """Jobs that must run once between all replicas (the daily sweep)."""
+
+    async def claim(self, job: str, key: str, at: dt.datetime) -> bool:
+        """True for the first claim of (job, key) ever; False for every later one."""
         ...
 
 
@@ -461,6 +645,15 @@ class ChatChannelsPort(Protocol):
         """The team's alerts go to this channel on that platform; True when it changed."""
         ...
 
+    async def find(self, platform: Platform, channel_id: str) -> ChannelRecord | None:
+        """A channel by the platform's id alone (a team stores only that)."""
+        ...
+
+    async def any_in(self, platform: Platform, tenant: str) -> ChannelRecord | None:
+        """The most recently refreshed channel of the tenant: Teams needs one conversation
+        reference of a tenant to open a 1:1 chat with anyone in it."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
@@ -489,6 +682,12 @@ class UnitOfWork(Protocol):
     def webhook_secrets(self) -> WebhookSecretsPort: ...
     @property
     def channels(self) -> ChatChannelsPort: ...
+    @property
+    def outbox(self) -> OutboxPort: ...
+    @property
+    def supervisions(self) -> SupervisionsPort: ...
+    @property
+    def runs(self) -> RunsPort: ...
 
 
 class Transactions(Protocol):
