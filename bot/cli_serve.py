@@ -9,6 +9,7 @@ import sys
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.alerts import add_alerts
 from bot.app import build_app
 from bot.services import bootstrap
 from bot.settings import settings
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     services = bootstrap(config)
     app = build_app(services)
+    add_alerts(app, services)
     if args.migrate:
 
         async def migrate(_: web.Application) -> None:

@@ -13,7 +13,8 @@ from aiohttp import web
 from bot.settings import Settings
 from bot.slack.app import SlackEdge
 from bot.teams.agent import TeamsEdge
-from handlers.ports import Transactions
+from handlers.alerts.messenger import Messenger
+from handlers.ports import Platform, Transactions
 from storage.db import Database, connect
 from storage.migrate import upgrade_database
 from storage.repositories import Storage
@@ -40,6 +41,16 @@ class Services:
     """None when no Slack mode is configured."""
     teams: TeamsEdge | None = None
     """None when Teams is not configured (no client id, not anonymous)."""
+
+    @property
+    def messengers(self) -> dict[Platform, Messenger]:
+        """What the outbox delivers through: each configured platform's sender."""
+        out: dict[Platform, Messenger] = {}
+        if self.slack is not None:
+            out["slack"] = self.slack.messenger
+        if self.teams is not None:
+            out["teams"] = self.teams.messenger
+        return out
 
 
 def bootstrap(

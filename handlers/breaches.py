@@ -1,11 +1,13 @@
 """Keep a worker's stored breaches true: re-evaluated inside every transaction that changes
-their caseload or ASYE record, so what is open is never a day behind the facts."""
+their caseload or ASYE record, so what is open is never a day behind the facts; what opened
+or resolved queues its alerts in the same transaction."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from handlers import audit
+from handlers.alerts import breach_alerts
 from handlers.policy_cache import compiled_policy
 from handlers.ports import BreachChange, OrgRecord, PersonRecord, UnitOfWork
 from policy import Breach, CaseloadRequest, breaches
@@ -33,4 +35,5 @@ async def refresh_breaches(
         b = change.breach
         record = kind(worker=person.ref, rule=b.rule, clause=b.clause, cases=b.case_ids, on=on)
         await uow.audit.append(org.id, record, actor, at)
+    await breach_alerts.on_changes(uow, org, changes, at)
     return changes

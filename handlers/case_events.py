@@ -28,6 +28,7 @@ from handlers.events import (
     CaseUpsertedEvent,
     LeaveRecordedEvent,
     ReviewRecordedEvent,
+    SupervisionRecordedEvent,
     TeamUpsertedEvent,
     WorkerUpsertedEvent,
     event_day,
@@ -134,6 +135,14 @@ async def _apply(
             person_id, agreement=a.agreement, on=a.on, occurred_at=when
         )
         return changed, [person_id]
+    if isinstance(event, SupervisionRecordedEvent):
+        sv = event.data
+        person_id = await uow.people.ensure(org.id, sv.worker_ref)
+        changed = await uow.supervisions.record(person_id, sv.on, at)
+        if changed:
+            entry = audit.SupervisionRecorded(worker=sv.worker_ref, on=sv.on, source=source)
+            await uow.audit.append(org.id, entry, ACTOR, at)
+        return changed, []
     if isinstance(event, CaseUpsertedEvent):
         return await _case(uow, org, event)
     if isinstance(event, CaseClosedEventEnvelope):

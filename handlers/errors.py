@@ -203,3 +203,22 @@ class NotInAChannel(Conflict):
 
 class UnknownTeam(NotFound):
     template = "your organisation has no team {ref}"
+
+
+# --- breaches ------------------------------------------------------------------------------
+
+
+class UnknownBreach(NotFound):
+    """Also the answer for another organisation's breach: it is unknown here."""
+
+    template = "there is no breach {breach} in your organisation"
+
+
+class BreachAlreadyResolved(Conflict):
+    template = "that breach was already resolved on {on}; nothing was changed"
+
+
+class ReasonNeeded(Unclear):
+    template = (
+        "say why it is resolved, in {min} to {max} characters (case references only, no names)"
+    )

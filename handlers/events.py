@@ -119,6 +119,11 @@ class AgreementRecorded(Contract):
     on: Day
 
 
+class SupervisionRecorded(Contract):
+    worker_ref: Ref
+    on: Day
+
+
 class CaseUpserted(Contract):
     ref: Ref
     work_type: Key
@@ -188,6 +193,11 @@ class AgreementRecordedEvent(Envelope):
     data: AgreementRecorded
 
 
+class SupervisionRecordedEvent(Envelope):
+    type: Literal["worker.supervision_recorded"]
+    data: SupervisionRecorded
+
+
 class CaseUpsertedEvent(Envelope):
     type: Literal["case.upserted"]
     data: CaseUpserted
@@ -214,6 +224,7 @@ CaseEvent = Annotated[
     | LeaveRecordedEvent
     | ReviewRecordedEvent
     | AgreementRecordedEvent
+    | SupervisionRecordedEvent
     | CaseUpsertedEvent
     | CaseClosedEventEnvelope
     | AllocationStartedEvent
@@ -227,6 +238,7 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
     "worker.leave_recorded": LeaveRecordedEvent,
     "worker.review_recorded": ReviewRecordedEvent,
     "worker.agreement_recorded": AgreementRecordedEvent,
+    "worker.supervision_recorded": SupervisionRecordedEvent,
     "case.upserted": CaseUpsertedEvent,
     "case.closed": CaseClosedEventEnvelope,
     "allocation.started": AllocationStartedEvent,

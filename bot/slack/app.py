@@ -33,9 +33,9 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.settings import Settings
 from bot.slack import blocks, translate
 from bot.slack.translate import Incoming
-from handlers.chat import failure, respond
 from handlers.chat.commands import Asker
 from handlers.chat.replies import ActionKind, Reply
+from handlers.chat.turn import failure, respond
 from handlers.ports import Transactions
 
 log = logging.getLogger("caseload_bot.slack")

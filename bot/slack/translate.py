@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.chat import read_message, read_slash
 from handlers.chat.commands import Asker, Command, Help, Home, parse_action
 from handlers.chat.replies import ActionKind, ActionValue
+from handlers.chat.turn import read_message, read_slash
 from handlers.errors import Unclear
 
 JUSTIFICATION_BLOCK = "justification"

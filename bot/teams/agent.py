@@ -33,10 +33,10 @@ from microsoft_agents.hosting.core import (
 
 from bot.settings import Settings
 from bot.teams import cards, translate
-from handlers.chat import failure, respond
 from handlers.chat.answers import refusal
 from handlers.chat.commands import LinkChannel
 from handlers.chat.replies import Reply
+from handlers.chat.turn import failure, respond
 from handlers.errors import BadButton
 from handlers.ports import Transactions
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from microsoft_agents.activity import Activity, ChannelAccount
 
-from handlers.chat import Asker, Command, parse_action, read_message
 from handlers.chat.commands import LinkChannel
 from handlers.chat.replies import ActionKind, ActionValue
+from handlers.chat.turn import Asker, Command, parse_action, read_message
 from handlers.errors import BadButton
 
 ACTION = "caseload_bot"

@@ -23,7 +23,7 @@ from handlers.chat.replies import (
     Section,
     Tone,
 )
-from handlers.ports import PersonRecord
+from handlers.ports import BreachRecord, PersonRecord
 from policy import (
     Breach,
     Case,
@@ -488,3 +488,77 @@ def team_reply(team: str, rows: Sequence[TeamRow]) -> Reply:
         text=f"{team}: {w.plural(len(rows), 'NQSW')}",
         blocks=(Section(tuple(lines) or ("Nobody in this team is on the ASYE.",)),),
     )
+
+
+# --- breach alerts' buttons, and supervision -----------------------------------------------
+
+
+def acknowledge_form(nqsw: PersonRecord, breach: int, length: tuple[int, int]) -> Reply:
+    form = Form(
+        kind=ActionKind.ACKNOWLEDGE,
+        title="I'm on it",
+        prompt=(
+            f"Your plan for {nqsw.display_name}'s breach, if you want to say it (optional)."
+            " It is shown on the alert and kept in the audit log. Case references only."
+        ),
+        submit="Acknowledge",
+        value=ActionValue(breach=breach),
+        min_length=0,
+        max_length=length[1],
+    )
+    return Reply(text=f"Acknowledge {nqsw.display_name}'s breach", form=form)
+
+
+def resolve_form(nqsw: PersonRecord, breach: int, length: tuple[int, int]) -> Reply:
+    form = Form(
+        kind=ActionKind.RESOLVE,
+        title="Resolve a breach",
+        prompt=(
+            f"Why is {nqsw.display_name}'s breach resolved (e.g. C-2001 reallocated to a"
+            " senior social worker)? It is shown on the alert and kept in the audit log."
+            " Case references only."
+        ),
+        submit="Resolve",
+        value=ActionValue(breach=breach),
+        min_length=length[0],
+        max_length=length[1],
+    )
+    return Reply(text=f"Resolve {nqsw.display_name}'s breach", form=form)
+
+
+def acknowledged_reply(nqsw: PersonRecord, record: BreachRecord) -> Reply:
+    return Reply(
+        text=f"Acknowledged: you are on {nqsw.display_name}'s breach ({record.breach.detail})",
+        blocks=(
+            Section(
+                (
+                    "The alert now says so. The escalation ladder goes on until the breach is"
+                    " resolved; your own daily reminders pause for a week.",
+                )
+            ),
+        ),
+        tone=Tone.CAUTION,
+    )
+
+
+def resolved_reply(nqsw: PersonRecord, record: BreachRecord) -> Reply:
+    return Reply(
+        text=f"Resolved: {nqsw.display_name}'s breach ({record.breach.detail})",
+        blocks=(
+            Section(
+                (
+                    "The alert now says so and no more reminders or escalations go out for it."
+                    " If the caseload still breaks the same rule over other cases, a new breach"
+                    " opens.",
+                )
+            ),
+        ),
+        tone=Tone.GOOD,
+    )
+
+
+def supervision_reply(subject: PersonRecord, on: dt.date, new: bool, own: bool) -> Reply:
+    whose = "your" if own else f"{subject.display_name}'s"
+    if not new:
+        return Reply(text=f"Already recorded: {whose} supervision on {w.day(on)}")
+    return Reply(text=f"Recorded: {whose} supervision on {w.day(on)}", tone=Tone.GOOD)

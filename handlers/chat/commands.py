@@ -13,6 +13,7 @@ from typing import Literal
 
 from handlers.chat.replies import ActionKind, ActionValue
 from handlers.errors import (
+    BadButton,
     BadCaseRef,
     BadChildren,
     BadLink,
@@ -152,6 +153,40 @@ class LinkChannel:
     channel: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AskAcknowledge:
+    """ "I'm on it" pressed on a breach alert: ask for an optional plan first."""
+
+    breach: int
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    breach: int
+    plan: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AskResolve:
+    """ "Resolved" pressed on a breach alert: ask for the reason first."""
+
+    breach: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    breach: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionDone:
+    """`/caseload supervision done [PERSON]`: a supervision held today (person None: the
+    asker's own)."""
+
+    person: Person | None = None
+
+
 Command = (
     Check
     | WhoCanTake
@@ -163,6 +198,11 @@ Command = (
     | Help
     | Home
     | LinkChannel
+    | AskAcknowledge
+    | Acknowledge
+    | AskResolve
+    | Resolve
+    | SupervisionDone
 )
 
 
@@ -212,10 +252,12 @@ def parse_allocate(text: str) -> Command:
 
 
 def parse_caseload(text: str) -> Command:
-    """`[team | @person | WORKER_REF | help]`."""
+    """`[team | @person | WORKER_REF | supervision done [PERSON] | help]`."""
     words = _words(text)
     if not words:
         return Caseload()
+    if words[0].lower() == "supervision":
+        return _parse_supervision(words[1:])
     if len(words) > 1:
         raise UnknownWord(word=words[1][:40])
     word = words[0].lower()
@@ -251,6 +293,14 @@ def parse_message(text: str) -> Command:
     return Help("start")
 
 
+def _parse_supervision(words: list[str]) -> SupervisionDone:
+    if not words or words[0].lower() != "done":
+        raise UnknownWord(word=(words[0] if words else "supervision")[:40])
+    if len(words) > 2:
+        raise UnknownWord(word=words[2][:40])
+    return SupervisionDone(_person(words[1]) if len(words) == 2 else None)
+
+
 _LINK = ("this", "channel", "to", "team")
 
 
@@ -267,13 +317,24 @@ def _parse_link(words: list[str]) -> LinkChannel:
 
 def parse_action(kind: ActionKind, value: ActionValue, justification: str | None = None) -> Command:
     """A pressed button (or submitted form) as the command it stands for."""
-    case = CaseDetails(value.case, value.work_type, value.children)
     worker = None if value.worker is None else WorkerRef(value.worker)
+    if kind is ActionKind.WHAT_CAN_THEY_HOLD and worker is not None:
+        return Caseload(worker)
+    if kind in (ActionKind.ACKNOWLEDGE, ActionKind.RESOLVE):
+        if value.breach is None:
+            raise BadButton()
+        if justification is None:
+            ask = AskAcknowledge if kind is ActionKind.ACKNOWLEDGE else AskResolve
+            return ask(value.breach)
+        if kind is ActionKind.ACKNOWLEDGE:
+            return Acknowledge(value.breach, justification.strip() or None)
+        return Resolve(value.breach, justification.strip())
+    if value.case is None:
+        raise BadButton()
+    case = CaseDetails(value.case, value.work_type, value.children)
     if kind is ActionKind.WHO_CAN_TAKE or worker is None:
         return WhoCanTake(case)
     role = value.role or Role.LEAD
-    if kind is ActionKind.WHAT_CAN_THEY_HOLD:
-        return Caseload(worker)
     if kind is ActionKind.RECORD:
         return Record(case, worker, role)
     if justification is None:

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from handlers import audit
+from handlers.alerts import lifecycle
 from handlers.allocations import (
     AllocationRequest,
     Approval,
@@ -25,8 +26,11 @@ from handlers.chat import wording as w
 from handlers.chat.asker import Who, whoami
 from handlers.chat.channels import link_channel
 from handlers.chat.commands import (
+    Acknowledge,
+    AskAcknowledge,
     Asker,
     AskException,
+    AskResolve,
     CaseDetails,
     Caseload,
     ChatUser,
@@ -38,6 +42,8 @@ from handlers.chat.commands import (
     Person,
     Record,
     RequestException,
+    Resolve,
+    SupervisionDone,
     TeamCaseload,
     WhoCanTake,
     WorkerRef,
@@ -54,6 +60,7 @@ from handlers.errors import (
     NotInYourScope,
     NotOverridable,
     NotYours,
+    ReasonNeeded,
     UnknownChatPerson,
 )
 from handlers.events import event_day
@@ -83,6 +90,8 @@ from policy.progress import override_roles, progress
 
 JUSTIFICATION = (10, 1000)
 """Shortest and longest justification, as the policy engine's `Override` accepts."""
+REASON = (10, 500)
+"""Shortest and longest reason or plan for a breach, as the breaches table keeps it."""
 
 
 async def run(tx: Transactions, asker: Asker, command: Command, at: dt.datetime) -> Reply:
@@ -110,6 +119,14 @@ async def run(tx: Transactions, asker: Asker, command: Command, at: dt.datetime)
             return await _home(tx, asker, on)
         case LinkChannel():
             return await link_channel(tx, asker, command, at)
+        case AskAcknowledge(breach) | AskResolve(breach):
+            return await _ask_about_breach(tx, asker, command, breach)
+        case Acknowledge(breach, plan):
+            return await _acknowledge(tx, asker, breach, plan, at)
+        case Resolve(breach, reason):
+            return await _resolve(tx, asker, breach, reason, at)
+        case SupervisionDone(person):
+            return await _supervision(tx, asker, person, on, at)
 
 
 # --- who is asking, and about whom ------------------------------------------------------
@@ -159,10 +176,29 @@ async def _permit(uow: UnitOfWork, ask: Ask, who: Who, subject: PersonRecord | N
     if subject is None or (ask is not Ask.CASELOAD_OF and not roles & set(allowed)):
         # Not theirs at all (anyone may see their own caseload, so that ask is about reach).
         raise NotYours(what=_capital(ask.value), roles=w.roles(allowed), yours=w.roles(roles))
-    scope = "their own team's manager, their assessor, the ASYE lead or the principal social worker"
-    if ask is not Ask.CASELOAD_OF:
-        scope = "their own team's managers and advanced practitioners, the ASYE lead or an admin"
+    scope = _SCOPES.get(ask, _SCOPES[Ask.CHECK])
     raise NotInYourScope(what=_capital(ask.value), worker=subject.display_name, scope=scope)
+
+
+_SCOPES = {
+    Ask.CHECK: "their own team's managers and advanced practitioners, the ASYE lead or an admin",
+    Ask.CASELOAD_OF: (
+        "their own team's manager, their assessor, the ASYE lead or the principal social worker"
+    ),
+    Ask.ACKNOWLEDGE: (
+        "their own team's managers, their assessor, the ASYE lead, the principal social worker,"
+        " a service manager or the head of service"
+    ),
+    Ask.RESOLVE: (
+        "their own team's managers, the ASYE lead, the principal social worker, a service"
+        " manager or the head of service"
+    ),
+    Ask.SUPERVISION: (
+        "themselves, their own team's managers and advanced practitioners, their assessor or"
+        " the ASYE lead"
+    ),
+}
+"""Who may act on someone outside the asker's reach, by ask; allocating asks share CHECK's."""
 
 
 async def _own_team(uow: UnitOfWork, who: Who) -> TeamRecord:
@@ -475,3 +511,81 @@ async def _home(tx: Transactions, asker: Asker, on: dt.date) -> Reply:
     if who.person.team_id is not None and may(Ask.TEAM_CASELOAD, who.person.roles, Reach.TEAM):
         return await _team(tx, asker, on)
     return answers.help_reply("start", None)
+
+
+# --- breach alerts' buttons, and supervision -----------------------------------------------
+
+
+async def _ask_about_breach(
+    tx: Transactions, asker: Asker, command: AskAcknowledge | AskResolve, breach: int
+) -> Reply:
+    """The form first; who may act is checked now, so nobody types a plan for nothing."""
+    acknowledging = isinstance(command, AskAcknowledge)
+    async with tx.read() as uow:
+        who = await whoami(uow, asker)
+        record = await lifecycle.unresolved(uow, who.org, breach)
+        nqsw = await _breach_subject(uow, who, record.person_id)
+        await _permit(uow, Ask.ACKNOWLEDGE if acknowledging else Ask.RESOLVE, who, nqsw)
+    form = answers.acknowledge_form if acknowledging else answers.resolve_form
+    return form(nqsw, breach, REASON)
+
+
+async def _acknowledge(
+    tx: Transactions, asker: Asker, breach: int, plan: str | None, at: dt.datetime
+) -> Reply:
+    if plan is not None and len(plan) > REASON[1]:
+        raise ReasonNeeded(min=0, max=REASON[1])
+
+    async def once() -> Reply:
+        async with tx.write(urgent=True) as uow:
+            who = await whoami(uow, asker)
+            record = await lifecycle.unresolved(uow, who.org, breach)
+            nqsw = await _breach_subject(uow, who, record.person_id)
+            await _permit(uow, Ask.ACKNOWLEDGE, who, nqsw)
+            done = await lifecycle.acknowledge(uow, who.org, record, who.person, plan, at)
+        return answers.acknowledged_reply(nqsw, done)
+
+    return await tx.retry(once)
+
+
+async def _resolve(
+    tx: Transactions, asker: Asker, breach: int, reason: str, at: dt.datetime
+) -> Reply:
+    if not REASON[0] <= len(reason) <= REASON[1]:
+        raise ReasonNeeded(min=REASON[0], max=REASON[1])
+
+    async def once() -> Reply:
+        async with tx.write(urgent=True) as uow:
+            who = await whoami(uow, asker)
+            record = await lifecycle.unresolved(uow, who.org, breach)
+            nqsw = await _breach_subject(uow, who, record.person_id)
+            await _permit(uow, Ask.RESOLVE, who, nqsw)
+            done = await lifecycle.resolve(uow, who.org, record, who.person, reason, at)
+        return answers.resolved_reply(nqsw, done)
+
+    return await tx.retry(once)
+
+
+async def _breach_subject(uow: UnitOfWork, who: Who, person_id: int) -> PersonRecord:
+    nqsw = await uow.people.get_by_id(person_id)
+    assert nqsw is not None and nqsw.org_id == who.org.id, "a breach's person is its org's"
+    return nqsw
+
+
+async def _supervision(
+    tx: Transactions, asker: Asker, person: Person | None, on: dt.date, at: dt.datetime
+) -> Reply:
+    async def once() -> Reply:
+        async with tx.write(urgent=True) as uow:
+            who = await whoami(uow, asker)
+            subject = who.person if person is None else await _subject(uow, asker, who, person)
+            own = subject.id == who.person.id
+            if not own:
+                await _permit(uow, Ask.SUPERVISION, who, subject)
+            new = await uow.supervisions.record(subject.id, on, at)
+            if new:
+                entry = audit.SupervisionRecorded(worker=subject.ref, on=on, source=Source.CHAT)
+                await uow.audit.append(who.org.id, entry, who.actor, at)
+        return answers.supervision_reply(subject, on, new, own)
+
+    return await tx.retry(once)

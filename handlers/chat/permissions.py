@@ -17,6 +17,9 @@ class Ask(StrEnum):
     CASELOAD_OF = "seeing someone's caseload"
     TEAM_CASELOAD = "seeing a team's caseload"
     LINK_CHANNEL = "linking a channel to a team's alerts"
+    ACKNOWLEDGE = "acknowledging a breach"
+    RESOLVE = "resolving a breach"
+    SUPERVISION = "recording a supervision"
 
 
 class Reach(IntEnum):
@@ -54,9 +57,31 @@ TABLE: dict[Ask, dict[StaffRole, Reach]] = {
         StaffRole.HEAD_OF_SERVICE: Reach.TEAM,
     },
     Ask.LINK_CHANNEL: {StaffRole.TEAM_MANAGER: Reach.TEAM, StaffRole.ADMIN: Reach.ORG},
+    Ask.ACKNOWLEDGE: {
+        StaffRole.TEAM_MANAGER: Reach.TEAM,
+        StaffRole.ASSESSOR: Reach.ASSESSED,
+        StaffRole.ASYE_LEAD: Reach.ORG,
+        StaffRole.PRINCIPAL_SOCIAL_WORKER: Reach.ORG,
+        StaffRole.SERVICE_MANAGER: Reach.ORG,
+        StaffRole.HEAD_OF_SERVICE: Reach.ORG,
+    },
+    Ask.RESOLVE: {
+        StaffRole.TEAM_MANAGER: Reach.TEAM,
+        StaffRole.ASYE_LEAD: Reach.ORG,
+        StaffRole.PRINCIPAL_SOCIAL_WORKER: Reach.ORG,
+        StaffRole.SERVICE_MANAGER: Reach.ORG,
+        StaffRole.HEAD_OF_SERVICE: Reach.ORG,
+    },
+    Ask.SUPERVISION: {
+        StaffRole.TEAM_MANAGER: Reach.TEAM,
+        StaffRole.ADVANCED_PRACTITIONER: Reach.TEAM,
+        StaffRole.ASSESSOR: Reach.ASSESSED,
+        StaffRole.ASYE_LEAD: Reach.ORG,
+    },
 }
 """For a team (its caseload, its channel) the reach is TEAM for its own members, else ORG.
-Seeing one's own caseload, help and the home tab need only to be registered. An
+Seeing one's own caseload, recording one's own supervision, help and the home tab need
+only to be registered. A breach is acted on with the reach of the NQSW it is about. An
 exception is also limited by the policy: only the roles its rules name may approve it."""
 
 
@@ -69,7 +94,7 @@ def reach(ask: Ask, roles: frozenset[StaffRole]) -> Reach | None:
 def may(ask: Ask, roles: frozenset[StaffRole], nearness: Reach) -> bool:
     """Asking about oneself is always allowed when asking about others is at all."""
     widest = reach(ask, roles)
-    if ask is Ask.CASELOAD_OF and nearness is Reach.SELF:
+    if ask in (Ask.CASELOAD_OF, Ask.SUPERVISION) and nearness is Reach.SELF:
         return True
     return widest is not None and nearness <= widest
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from handlers.errors import BadButton
 from handlers.ports import Platform
@@ -57,17 +57,27 @@ class ActionKind(StrEnum):
     REQUEST_EXCEPTION = "request_exception"
     WHO_CAN_TAKE = "who_can_take"
     WHAT_CAN_THEY_HOLD = "what_can_they_hold"
+    ACKNOWLEDGE = "acknowledge_breach"
+    RESOLVE = "resolve_breach"
 
 
 class ActionValue(BaseModel):
-    """What a button or form carries back: references and counts only, never a name."""
+    """What a button or form carries back: references and counts only, never a name. An
+    allocation's buttons name a case; a breach alert's name the breach."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    case: Annotated[str, Field(min_length=1, max_length=64)]
+    case: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    breach: Annotated[int, Field(ge=1)] | None = None
     worker: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     role: Role | None = None
     work_type: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     children: Annotated[int, Field(ge=1, le=50)] | None = None
+
+    @model_validator(mode="after")
+    def _about_something(self) -> ActionValue:
+        if self.case is None and self.breach is None and self.worker is None:
+            raise ValueError("a button names a case, a breach or a worker")
+        return self
 
     def dump(self) -> str:
         return self.model_dump_json(exclude_none=True)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from handlers import admin
 from handlers.case_events import apply_event
-from handlers.chat import Command, read_message, read_slash
+from handlers.chat.turn import Command, read_message, read_slash
 from handlers.chat.replies import Facts, Reply, Section
 from handlers.events import parse_event
 from handlers.ports import Transactions

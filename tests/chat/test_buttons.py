@@ -9,7 +9,7 @@ import json
 import pytest
 
 from handlers.case_events import apply_event
-from handlers.chat import Asker, parse_action, respond
+from handlers.chat.turn import Asker, parse_action, respond
 from handlers.chat.replies import ActionKind, ActionValue, Button, ChatAddress, Reply
 from handlers.errors import BadButton
 from handlers.events import parse_event

@@ -10,7 +10,7 @@ import pytest
 
 from handlers import admin
 from handlers.case_events import apply_event
-from handlers.chat import read_message, respond
+from handlers.chat.turn import read_message, respond
 from handlers.chat.commands import Help, LinkChannel
 from handlers.events import parse_event
 from handlers.ports import AuditRow

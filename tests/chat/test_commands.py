@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.chat import read_message, read_slash
+from handlers.chat.turn import read_message, read_slash
 from handlers.chat.commands import (
     CaseDetails,
     Caseload,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.chat import respond
+from handlers.chat.turn import respond
 from storage.repositories import Storage
 from tests.chat.conversations import CONVERSATIONS, Conversation
 from tests.chat.harness import audit_heads, command, plain, seed, world

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from handlers.chat import Asker
+from handlers.chat.turn import Asker
 
 STOKE = "stoke"
 DORSET = "dorset"
