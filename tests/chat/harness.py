@@ -8,8 +8,8 @@ from typing import Literal
 
 from handlers import admin
 from handlers.case_events import apply_event
-from handlers.chat.turn import Command, read_message, read_slash
 from handlers.chat.replies import Facts, Reply, Section
+from handlers.chat.turn import Command, read_message, read_slash
 from handlers.events import parse_event
 from handlers.ports import Transactions
 from policy import parse_policy, preset_text

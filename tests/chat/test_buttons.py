@@ -9,8 +9,8 @@ import json
 import pytest
 
 from handlers.case_events import apply_event
-from handlers.chat.turn import Asker, parse_action, respond
 from handlers.chat.replies import ActionKind, ActionValue, Button, ChatAddress, Reply
+from handlers.chat.turn import Asker, parse_action, respond
 from handlers.errors import BadButton
 from handlers.events import parse_event
 from policy import Role

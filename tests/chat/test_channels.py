@@ -10,8 +10,8 @@ import pytest
 
 from handlers import admin
 from handlers.case_events import apply_event
-from handlers.chat.turn import read_message, respond
 from handlers.chat.commands import Help, LinkChannel
+from handlers.chat.turn import read_message, respond
 from handlers.events import parse_event
 from handlers.ports import AuditRow
 from storage.repositories import Storage

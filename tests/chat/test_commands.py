@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.chat.turn import read_message, read_slash
 from handlers.chat.commands import (
     CaseDetails,
     Caseload,
@@ -19,6 +18,7 @@ from handlers.chat.commands import (
     WhoCanTake,
     WorkerRef,
 )
+from handlers.chat.turn import read_message, read_slash
 from policy import Role
 
 SAM = ChatUser("U123")
