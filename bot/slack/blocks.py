@@ -52,6 +52,7 @@ def modal(form: Form, where: Where) -> Json:
             {
                 "type": "input",
                 "block_id": JUSTIFICATION_BLOCK,
+                "optional": form.min_length == 0,
                 "label": _plain(form.prompt, 2000),
                 "element": {
                     "type": "plain_text_input",

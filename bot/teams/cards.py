@@ -73,7 +73,7 @@ def form_card(form: Form, fallback: str) -> dict[str, Any]:
                 "type": "Input.Text",
                 "id": JUSTIFICATION,
                 "isMultiline": True,
-                "isRequired": True,
+                "isRequired": low > 0,
                 "maxLength": high,
                 "regex": f"^[\\s\\S]{{{low},{high}}}$",
                 "errorMessage": f"Write between {low} and {high} characters.",

@@ -127,7 +127,7 @@ def _pressed(data: Mapping[str, Any]) -> Command:
     justification = data.get(JUSTIFICATION)
     if justification is not None and not isinstance(justification, str):
         raise BadButton()
-    if kind is ActionKind.REQUEST_EXCEPTION and justification is not None:
+    if justification is not None:
         justification = justification[:2000]
     return parse_action(kind, ActionValue.load(value), justification)
 
