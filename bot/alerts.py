@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.services import Services
 from handlers.alerts import sweep
-from handlers.alerts.delivery import Delivery
+from handlers.alerts.delivery import Delivery, DeliveryPolicy
 
 log = logging.getLogger("caseload_bot.alerts")
 
@@ -29,7 +29,13 @@ def worker_name() -> str:
 def add_alerts(app: web.Application, services: Services) -> None:
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
-    delivery = Delivery(services.tx, services.messengers, services.now, name=worker_name())
+    delivery = Delivery(
+        services.tx,
+        services.messengers,
+        services.now,
+        name=worker_name(),
+        policy=DeliveryPolicy(lease_s=services.settings.OUTBOX_LEASE_S),
+    )
 
     async def ticking() -> None:
         while not stop.is_set():

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     BODY_READ_TIMEOUT_S: float = Field(default=10.0, gt=0)
     """How long a client may take to send a request body: a slow or stalled sender would
     otherwise hold its connection (and a file descriptor) for as long as it likes."""
+    OUTBOX_LEASE_S: float = Field(default=60.0, gt=0, le=3600)
+    """How long a replica holds the messages it claimed: one killed mid-send leaves them to
+    another after this long (each is then sent at most twice)."""
 
     SLACK_BOT_TOKEN: SecretStr | None = None
     """`xoxb-...`: the bot's own token, needed in either Slack mode."""

@@ -48,6 +48,8 @@ class DeliveryPolicy:
     lease_s: float = 60.0
     """How long a claim holds a message; a worker that dies is replaced after this."""
     batch: int = 50
+    pace_wait_s: float = 1.0
+    """The longest a send waits for its conversation's turn; a later turn is requeued."""
     edit_wait_s: float = 5.0
     """How long an edit waits for its original to be sent before looking again."""
     pace_s: Mapping[Platform, float] = field(default_factory=lambda: dict(PACE_S))
@@ -125,17 +127,23 @@ class Delivery:
     # --- one message -------------------------------------------------------------------
 
     async def _send_in_turn(self, ms: Sequence[OutboxMessage]) -> None:
-        for m in ms:
-            await self._pace(m)
-            await self._send(m)
-
-    async def _pace(self, m: OutboxMessage) -> None:
+        """One conversation's messages in order, paced. One that would wait longer than
+        `pace_wait_s` goes back to the queue, due at its turn, so that a busy conversation
+        never holds up the others' (a person told of 200 breaches, a team channel)."""
         loop = asyncio.get_running_loop()
-        key = (m.platform, m.target)
-        wait = self._next_send.get(key, 0.0) - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._next_send[key] = loop.time() + self._policy.pace(m.platform)
+        for m in ms:
+            key = (m.platform, m.target)
+            turn = max(self._next_send.get(key, 0.0), loop.time())
+            self._next_send[key] = turn + self._policy.pace(m.platform)
+            wait = turn - loop.time()
+            if wait > self._policy.pace_wait_s:
+                await self._record(
+                    lambda uow, m=m, wait=wait: uow.outbox.postpone(m.id, self._later(wait))
+                )
+                continue
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._send(m)
 
     async def _send(self, m: OutboxMessage) -> None:
         try:
