@@ -18,6 +18,7 @@ import aiohttp
 from microsoft_agents.activity import (
     Activity,
     ChannelAccount,
+    ChannelId,
     ConversationAccount,
     ConversationParameters,
     ConversationReference,
@@ -124,7 +125,9 @@ def private_chat(tenant: str, aad: str, agent: ChannelAccount | None) -> Convers
     )
 
 
-def from_agent(message: Activity, channel_id: Any, agent: ChannelAccount | None) -> Activity:
+def from_agent(
+    message: Activity, channel_id: ChannelId | None, agent: ChannelAccount | None
+) -> Activity:
     """`message` as sent straight to the connector, outside a turn's own conversation."""
     message.channel_id = channel_id
     if agent is not None:
