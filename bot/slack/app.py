@@ -32,6 +32,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.settings import Settings
 from bot.slack import blocks, translate
+from bot.slack.messenger import SlackMessenger
 from bot.slack.translate import Incoming
 from handlers.chat.commands import Asker
 from handlers.chat.replies import ActionKind, Reply
@@ -65,6 +66,8 @@ class SlackEdge:
             base_url=settings.SLACK_API_URL,
             retry_handlers=[],  # retries and pacing belong to the outbox, not to each call
         )
+        self.messenger = SlackMessenger(self.client)
+        """Alerts' way out: one attempt per call, over this client (the outbox retries)."""
         secret = settings.SLACK_SIGNING_SECRET
         self.verifier = None if secret is None else SignatureVerifier(secret.get_secret_value())
         """HTTP mode's: `route.py` checks every request with it before bolt reads a byte."""

@@ -11,15 +11,9 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 import aiohttp
-from microsoft_agents.activity import (
-    Activity,
-    ChannelAccount,
-    ConversationParameters,
-    load_configuration_from_env,
-)
+from microsoft_agents.activity import Activity, load_configuration_from_env
 from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import (
@@ -33,6 +27,7 @@ from microsoft_agents.hosting.core import (
 
 from bot.settings import Settings
 from bot.teams import cards, translate
+from bot.teams.messenger import TeamsMessenger, from_agent, private_chat, retry_after
 from handlers.chat.answers import refusal
 from handlers.chat.commands import LinkChannel
 from handlers.chat.replies import Reply
@@ -65,6 +60,8 @@ class TeamsEdge:
             else MsalConnectionManager(**load_configuration_from_env(settings.teams_sdk_settings()))
         )
         self.adapter = CloudAdapter(connection_manager=connections)
+        self.messenger = TeamsMessenger(self.adapter, settings.teams_client_id)
+        """Alerts' way out: proactive messages, one attempt each (the outbox retries)."""
         self.agent = AgentApplication[TurnState](
             storage=MemoryStorage(),
             connection_manager=connections,
@@ -133,18 +130,10 @@ class TeamsEdge:
         if connector is None:
             log.warning("teams: no connector to reach tenant=%s user=%s", tenant, aad)
             return
-        params = ConversationParameters(
-            is_group=False,
-            agent=activity.recipient,
-            members=[ChannelAccount(id=aad)],
-            tenant_id=tenant,
-            channel_data={"tenant": {"id": tenant}},
-        )
+        chat = private_chat(tenant, aad, activity.recipient)
         try:
-            created = await _patiently(lambda: connector.conversations.create_conversation(params))
-            message.channel_id = activity.channel_id
-            if activity.recipient is not None:
-                message.from_property = activity.recipient
+            created = await _patiently(lambda: connector.conversations.create_conversation(chat))
+            from_agent(message, activity.channel_id, activity.recipient)
             await _patiently(
                 lambda: connector.conversations.send_to_conversation(created.id, message)
             )
@@ -262,16 +251,9 @@ async def _patiently[T](send: Callable[[], Awaitable[T]]) -> T:
         except aiohttp.ClientResponseError as e:
             if e.status != 429 or attempt == SEND_TRIES:
                 raise
-            wait = _retry_after(e.headers) if e.headers else None
+            wait = retry_after(e.headers)
             await asyncio.sleep(min(MAX_WAIT_S, wait if wait is not None else 0.5 * attempt))
     raise AssertionError("unreachable")
-
-
-def _retry_after(headers: Any) -> float | None:
-    try:
-        return max(0.0, float(headers.get("Retry-After", "")))
-    except ValueError:
-        return None
 
 
 def _why(error: Exception) -> str:

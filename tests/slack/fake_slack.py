@@ -2,7 +2,7 @@
 
 It answers the Web API methods the bot calls as Slack documents them, records every call
 (method, arguments, token), serves response_url endpoints, and can be told to refuse a method
-with a status (429 with Retry-After, 500). For Socket Mode it hands out a websocket URL of its
+with a status (429 with Retry-After, 500) or with one of Slack's error codes. For Socket Mode it hands out a websocket URL of its
 own, says hello, sends the envelopes it is given and records the acks.
 """
 
@@ -34,6 +34,13 @@ class Call:
 class Refusal:
     status: int
     retry_after: int | None = None
+    error: str | None = None
+    """Slack's own error code, answered as `{"ok": false, "error": ...}` with `status`."""
+
+
+def dm_of(user: str) -> str:
+    """The channel id of the bot's DM with a person, as Slack answers a post to their user id."""
+    return f"D{user[1:]}"
 
 
 class FakeSlack:
@@ -72,8 +79,10 @@ class FakeSlack:
     def called(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
-    def refuse(self, method: str, status: int, retry_after: int | None = None) -> None:
-        self.refusals[method] = Refusal(status, retry_after)
+    def refuse(
+        self, method: str, status: int, retry_after: int | None = None, error: str | None = None
+    ) -> None:
+        self.refusals[method] = Refusal(status, retry_after, error)
 
     # --- the Web API ---------------------------------------------------------------------
 
@@ -92,7 +101,10 @@ class FakeSlack:
         if method == "auth.test":
             return {"user_id": BOT_USER_ID, "bot_id": "BBOT", "team_id": TEAM_ID, "user": "bot"}
         if method == "chat.postMessage":
-            return {"channel": args.get("channel"), "ts": ts, "message": {"text": args["text"]}}
+            channel = dm_of(args["channel"]) if args["channel"][0] in "UW" else args["channel"]
+            return {"channel": channel, "ts": ts, "message": {"text": args["text"]}}
+        if method == "chat.update":
+            return {"channel": args["channel"], "ts": args["ts"], "text": args["text"]}
         if method == "chat.postEphemeral":
             return {"message_ts": ts}
         if method in {"views.open", "views.publish"}:
@@ -106,6 +118,10 @@ class FakeSlack:
         if refusal is None:
             return None
         headers = {} if refusal.retry_after is None else {"Retry-After": str(refusal.retry_after)}
+        if refusal.error is not None:
+            return web.json_response(
+                {"ok": False, "error": refusal.error}, status=refusal.status, headers=headers
+            )
         if refusal.status == 429:
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=429, headers=headers

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import build_app
 from bot.services import bootstrap
 from bot.settings import Settings
+from bot.teams.agent import TeamsEdge
 from storage.db import Database
 from storage.repositories import Storage
 from tests.chat.harness import seed
@@ -55,6 +56,7 @@ class Teams:
     connector: FakeConnector
     service_url: str
     storage: Storage
+    edge: TeamsEdge
     _ids: itertools.count[int]
 
     def activity(
@@ -140,8 +142,9 @@ async def start(db: Database, settings: Settings) -> AsyncIterator[Teams]:
     async with TestClient(TestServer(connector.app())) as fake:
         service_url = str(fake.make_url("/"))
         services = bootstrap(settings, database=db, now=lambda: NOW)
+        assert services.teams is not None
         async with TestClient(TestServer(build_app(services))) as client:
-            yield Teams(client, connector, service_url, storage, itertools.count(1))
+            yield Teams(client, connector, service_url, storage, services.teams, itertools.count(1))
 
 
 @pytest.fixture

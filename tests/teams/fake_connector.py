@@ -1,5 +1,5 @@
 """A fake Bot Connector service: the part of Teams' REST API the bot calls, on a local port,
-recording every call; told to, it answers the next calls with 429 or 500."""
+recording every call; told to, it answers the next calls with a status (429, 403, 500...)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ class FakeConnector:
     """Teams user id: AAD object id, for the members endpoint."""
     calls: list[Call] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
-    """Statuses for the next calls, first first (429 comes with Retry-After: 0)."""
+    """Statuses for the next calls, first first (429 comes with Retry-After: `retry_after`)."""
+    retry_after: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def app(self) -> web.Application:
@@ -73,7 +74,7 @@ class FakeConnector:
         if self.failures:
             status = self.failures.pop(0)
             self.calls.append(Call(request.method, request.path + f" -> {status}", call.body))
-            headers = {"Retry-After": "0"} if status == 429 else {}
+            headers = {"Retry-After": str(self.retry_after)} if status == 429 else {}
             return web.json_response(
                 {"error": {"code": str(status)}}, status=status, headers=headers
             )
