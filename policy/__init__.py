@@ -4,6 +4,16 @@ Nothing here does I/O beyond reading the presets shipped inside this package, an
 here knows about chat platforms, HTTP or databases.
 """
 
+from policy.calendar import (
+    CLOSES,
+    LONDON,
+    OPENS,
+    add_working_days,
+    after_wait,
+    first_working_day_from,
+    is_working_day,
+    next_posting_time,
+)
 from policy.engine import (
     AllowedFrom,
     Breach,
@@ -30,9 +40,24 @@ from policy.requests import (
     parse_caseload_request,
     parse_decision_request,
 )
+from policy.schedules import (
+    ReviewDue,
+    ReviewReminder,
+    StepDue,
+    SupervisionDue,
+    ladder_due,
+    month_date,
+    programme_months,
+    review_reminders,
+    reviews_due,
+    supervision_due,
+)
 from policy.schema import Outcome, PolicyFile, Role, StaffRole
 
 __all__ = [
+    "CLOSES",
+    "LONDON",
+    "OPENS",
     "AllowedFrom",
     "Breach",
     "Case",
@@ -50,19 +75,34 @@ __all__ = [
     "PolicyFile",
     "PolicyFileError",
     "Reason",
+    "ReviewDue",
+    "ReviewReminder",
     "Role",
     "StaffRole",
+    "StepDue",
+    "SupervisionDue",
     "UnknownPolicyError",
     "Worker",
+    "add_working_days",
+    "after_wait",
     "breaches",
     "compile_policy",
     "decide",
     "entitlements",
+    "first_working_day_from",
+    "is_working_day",
+    "ladder_due",
     "lint_warnings",
     "load_preset",
+    "month_date",
+    "next_posting_time",
     "parse_caseload_request",
     "parse_decision_request",
     "parse_policy",
     "preset_ids",
     "preset_text",
+    "programme_months",
+    "review_reminders",
+    "reviews_due",
+    "supervision_due",
 ]

@@ -37,7 +37,7 @@ _MONTHS_IN_400_YEARS, _DAYS_IN_400_YEARS = 4800, 146_097
 
 
 @lru_cache(maxsize=4096)
-def _add_months(start: dt.date, months: int) -> int:
+def add_months(start: dt.date, months: int) -> int:
     """The day number of `start` plus `months` calendar months, as dateutil counts them.
 
     Past 9999-12-31, where a `date` cannot go, dateutil finds the same day of the month
@@ -92,10 +92,10 @@ def calendar_months(start: dt.date, on: dt.date) -> float:
         return 0.0
     day = on.toordinal()
     whole = (on.year - start.year) * 12 + (on.month - start.month)
-    while whole > 0 and _add_months(start, whole) > day:
+    while whole > 0 and add_months(start, whole) > day:
         whole -= 1
-    lower = _add_months(start, whole)
-    return whole + (day - lower) / (_add_months(start, whole + 1) - lower)
+    lower = add_months(start, whole)
+    return whole + (day - lower) / (add_months(start, whole + 1) - lower)
 
 
 def months_of_practice(
@@ -122,15 +122,22 @@ def date_of_month(
     if calendar >= _CALENDAR_MONTHS:  # also keeps int() off the infinity a tiny fte gives
         return None
     whole = int(calendar)
-    target = _add_months(asye_start, whole)
+    target = add_months(asye_start, whole)
     fraction = calendar - whole
     if fraction > 0:
-        target += round((_add_months(asye_start, whole + 1) - target) * fraction)
+        target += round((add_months(asye_start, whole + 1) - target) * fraction)
+    return moved_by_leave(target, asye_start, pauses)
+
+
+def moved_by_leave(target: int, since: dt.date, pauses: tuple[Pause, ...]) -> dt.date | None:
+    """Day number `target`, reached by practice counted from `since`, as a calendar date:
+    later by every day of recorded leave from `since` on. None while on leave with no
+    return date, or past the calendar."""
     for pause in merge_pauses(pauses):
         if pause.start.toordinal() <= target:
             if pause.end is None:
                 return None
-            first = max(pause.start, asye_start)
+            first = max(pause.start, since)
             if pause.end >= first:
                 target += (pause.end - first).days + 1
     return dt.date.fromordinal(target) if target <= _LAST_DAY else None

@@ -7,17 +7,11 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from policy.clock import clock_rate, date_of_month, months_of_practice, paused_days
+from policy.clock import clock_rate, months_of_practice, paused_days
 from policy.engine import CompiledPolicy, Decision, decide
 from policy.requests import DecisionRequest, Override, Worker
+from policy.schedules import ReviewDue, programme_months, reviews_due
 from policy.schema import Outcome, PolicyFile, StaffRole
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewDue:
-    month: int
-    due: dt.date | None
-    """None while the worker is on leave with no return date, or past the calendar."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,33 +27,16 @@ class Progress:
 
 
 def progress(compiled: CompiledPolicy, on: dt.date, worker: Worker) -> Progress:
-    programme = compiled.policy.programme
-    rate = clock_rate(programme, worker.fte)
+    policy = compiled.policy
+    rate = clock_rate(policy.programme, worker.fte)
     pauses = worker.clock_pauses()
-    if worker.fte >= 1.0 or programme.gates_scale_with_fte:
-        length = programme.months_full_time
-    else:
-        length = programme.months_part_time or round(programme.months_full_time / worker.fte)
-    if programme.max_months is not None:
-        length = min(length, programme.max_months)
-    reviews = compiled.policy.reviews
-    schedule: tuple[int, ...] = ()
-    if reviews is not None:
-        every = reviews.part_time_every_months
-        part_time = worker.fte < 1.0 and every is not None
-        schedule = tuple(range(every, length + 1, every)) if part_time and every else reviews.months
-    due = [m for m in schedule if m not in worker.reviews_passed]
-    next_review = (
-        ReviewDue(min(due), date_of_month(min(due), worker.asye_start, pauses, rate))
-        if due
-        else None
-    )
+    pending = reviews_due(policy, worker)
     return Progress(
         month_of_practice=round(months_of_practice(on, worker.asye_start, pauses, rate), 2),
-        programme_months=length,
+        programme_months=programme_months(policy.programme, worker.fte),
         asye_start=worker.asye_start,
         days_paused=paused_days(pauses, worker.asye_start, on) if on >= worker.asye_start else 0,
-        next_review=next_review,
+        next_review=pending[0] if pending else None,
     )
 
 

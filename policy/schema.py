@@ -248,6 +248,11 @@ class Supervision(Frozen):
 
 
 class Wait(Frozen):
+    """How long after the breach opened a step falls due: cumulative, measured from the
+    opening and not from the step before (`policy.calendar.after_wait`). Working days skip
+    weekends and England and Wales bank holidays; either kind is then posted in working
+    hours only."""
+
     working_days: Annotated[int, Field(ge=0, le=365)] | None = None
     calendar_days: Annotated[int, Field(ge=0, le=365)] | None = None
 
@@ -259,6 +264,9 @@ class Wait(Frozen):
 
 
 class EscalationStep(Frozen):
+    """Who is told once a breach has stayed open for `wait` since it opened (every step's
+    wait counts from the opening, so step 2 of 14 days after step 1 of 0 is two weeks in)."""
+
     step: Annotated[int, Field(ge=1)]
     wait: Wait
     notify: tuple[StaffRole, ...] = Field(min_length=1)

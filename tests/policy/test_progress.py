@@ -16,8 +16,9 @@ from policy import (
     decide,
     load_preset,
 )
-from policy.progress import ReviewDue, override_roles, progress
+from policy.progress import override_roles, progress
 from policy.requests import PauseIn
+from policy.schedules import ReviewDue
 
 START = dt.date(2026, 5, 4)
 ON = dt.date(2026, 11, 23)
