@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     AwareDatetime,
@@ -25,10 +24,9 @@ from pydantic import (
 )
 
 from policy import Role, StaffRole
+from policy.calendar import LONDON
 from policy.errors import input_error
 from policy.requests import Day
-
-LONDON = ZoneInfo("Europe/London")
 
 # Lengths never exceed the columns that keep them (storage.models), and free text carries
 # no control characters: PostgreSQL refuses NUL, and a name never needs one.

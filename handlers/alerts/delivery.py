@@ -137,9 +137,7 @@ class Delivery:
             self._next_send[key] = turn + self._policy.pace(m.platform)
             wait = turn - loop.time()
             if wait > self._policy.pace_wait_s:
-                await self._record(
-                    lambda uow, m=m, wait=wait: uow.outbox.postpone(m.id, self._later(wait))
-                )
+                await self._postpone(m, wait)
                 continue
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -163,9 +161,7 @@ class Delivery:
             original = None if m.edits is None else await uow.outbox.get(m.org_id, m.edits)
         reply = decode(m.body)
         if original is not None and original.status == "pending":
-            await self._record(
-                lambda uow: uow.outbox.postpone(m.id, self._later(self._policy.edit_wait_s))
-            )
+            await self._postpone(m, self._policy.edit_wait_s)
             return
         if original is not None and original.posted_message and original.posted_conversation:
             posted = Posted(original.posted_conversation, original.posted_message)
@@ -183,9 +179,7 @@ class Delivery:
             loop = asyncio.get_running_loop()
             self._next_send[(m.platform, m.target)] = loop.time() + e.retry_after
             log.info("delivery: message=%s throttled for %.1fs", m.id, e.retry_after)
-            await self._record(
-                lambda uow: uow.outbox.postpone(m.id, self._later(e.retry_after or 0))
-            )
+            await self._postpone(m, e.retry_after)
             return
         attempts = m.attempts + 1
         if e.permanent or attempts >= self._policy.attempts:
@@ -203,6 +197,9 @@ class Delivery:
             wait,
         )
         await self._record(lambda uow: uow.outbox.retry_later(m.id, e.reason, self._later(wait)))
+
+    async def _postpone(self, m: OutboxMessage, seconds: float) -> None:
+        await self._record(lambda uow: uow.outbox.postpone(m.id, self._later(seconds)))
 
     def _later(self, seconds: float) -> dt.datetime:
         return self._now() + dt.timedelta(seconds=seconds)
