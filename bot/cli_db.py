@@ -26,9 +26,9 @@ from bot.services import Services, bootstrap
 from bot.settings import settings
 from handlers import admin
 from handlers.errors import CaseloadError
-from handlers.events import LONDON
 from handlers.ports import Checkpoint
 from policy import PolicyError
+from policy.calendar import LONDON
 from policy.errors import InputError, input_error
 
 CLI_ACTOR = "cli"

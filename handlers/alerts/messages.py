@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from handlers.chat import wording as w
 from handlers.chat.replies import ActionKind, ActionValue, Button, Reply, Section, Tone
-from handlers.events import LONDON
 from handlers.ports import BreachRecord, PersonRecord
 from policy import StaffRole, StepDue
+from policy.calendar import LONDON
 
 RESOLVED_BY_POLICY = "the caseload came back within policy"
 
