@@ -9,7 +9,7 @@ so an older event arriving late never overwrites newer state.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from policy import Breach
 
 Ref = String(64)
 Code = String(80)
@@ -258,6 +261,23 @@ class BreachRow(Base):
     """None when the caseload came back within policy; a person when they resolved it."""
     resolution: Mapped[str | None] = mapped_column(String(500))
     escalated_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @classmethod
+    def opened(cls, org_id: str, person_id: int, breach: Breach, at: dt.datetime) -> BreachRow:
+        """A breach just found: open, not yet escalated."""
+        return cls(
+            org_id=org_id,
+            person_id=person_id,
+            rule_id=breach.rule,
+            clause=breach.clause,
+            summary=breach.summary,
+            detail=breach.detail,
+            remedy=breach.remedy,
+            case_refs=list(breach.case_ids),
+            status="open",
+            opened_at=at,
+            escalated_step=0,
+        )
 
 
 class WebhookReceipt(Base):

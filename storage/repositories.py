@@ -855,7 +855,8 @@ class Breaches:
     async def reconcile(
         self, org_id: str, person_id: int, found: Sequence[Breach], at: dt.datetime
     ) -> tuple[BreachChange, ...]:
-        """Open what is newly found, refresh what is still found, resolve what is gone."""
+        """Open what is newly found (unless a person resolved the rule's latest breach over
+        the same cases), refresh what is still found, resolve what is gone."""
         current = {row.rule_id: row for row in await self._unresolved_rows(person_id)}
         new = [b.rule for b in found if b.rule not in current]
         set_aside = await self._set_aside(person_id, new) if new else {}
@@ -866,21 +867,7 @@ class Breaches:
                 row.detail, row.remedy = breach.detail, breach.remedy
                 row.case_refs = list(breach.case_ids)
             elif set_aside.get(breach.rule) != set(breach.case_ids):
-                opened.append(
-                    BreachRow(
-                        org_id=org_id,
-                        person_id=person_id,
-                        rule_id=breach.rule,
-                        clause=breach.clause,
-                        summary=breach.summary,
-                        detail=breach.detail,
-                        remedy=breach.remedy,
-                        case_refs=list(breach.case_ids),
-                        status="open",
-                        opened_at=at,
-                        escalated_step=0,
-                    )
-                )
+                opened.append(BreachRow.opened(org_id, person_id, breach, at))
         self._s.add_all(opened)
         for row in current.values():
             row.status, row.resolved_at = "resolved", at

@@ -176,20 +176,9 @@ async def test_one_unresolved_breach_per_person_and_rule_in_the_schema(
         await s.breaches.acknowledge(opened.id, nq, None, T0)
 
     def row(status: str) -> BreachRow:
-        b = cap("C-1")
-        return BreachRow(
-            org_id=org,
-            person_id=nq,
-            rule_id=b.rule,
-            clause=b.clause,
-            summary=b.summary,
-            detail=b.detail,
-            remedy=b.remedy,
-            case_refs=list(b.case_ids),
-            status=status,
-            opened_at=T0,
-            escalated_step=0,
-        )
+        found = BreachRow.opened(org, nq, cap("C-1"), T0)
+        found.status = status
+        return found
 
     with pytest.raises(StorageError):
         async with storage.write() as s:
