@@ -270,6 +270,10 @@ class OutboxDepth:
 class OrganisationsPort(Protocol):
     async def get(self, org_id: str) -> OrgRecord | None: ...
 
+    async def ids(self) -> tuple[str, ...]:
+        """Every organisation, for the daily sweep."""
+        ...
+
     async def create(
         self, org_id: str, name: str, policy: PolicyFile, policy_source: str, policy_yaml: str
     ) -> OrgRecord:
@@ -486,6 +490,10 @@ class OutboxPort(Protocol):
         ...
 
     async def get(self, org_id: str, key: str) -> OutboxMessage | None: ...
+
+    async def of_breach(self, breach_id: int, topics: Sequence[str]) -> tuple[OutboxMessage, ...]:
+        """The breach's messages of these topics, first queued first (what an edit edits)."""
+        ...
 
     async def sent(
         self, message_id: int, conversation: str | None, message: str | None, at: dt.datetime

@@ -134,6 +134,12 @@ class Outbox:
         ).first()
         return None if row is None else _message(row)
 
+    async def of_breach(self, breach_id: int, topics: Sequence[str]) -> tuple[OutboxMessage, ...]:
+        query = (
+            select(*_MESSAGE).where(_c.breach_id == breach_id, _c.topic.in_(topics)).order_by(_c.id)
+        )
+        return tuple(map(_message, (await self._s.execute(query)).all()))
+
     async def _release(self, message_id: int, *where: Any, **values: Any) -> None:
         await self._s.execute(
             update(_box).where(_c.id == message_id, *where).values(**_RELEASED, **values)

@@ -167,6 +167,9 @@ class Organisations:
             self._known[org_id] = found
         return found
 
+    async def ids(self) -> tuple[str, ...]:
+        return tuple(await self._s.scalars(select(Organisation.id).order_by(Organisation.id)))
+
     async def create(
         self,
         org_id: str,

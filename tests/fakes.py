@@ -155,6 +155,9 @@ class FakeOrganisations:
     async def get(self, org_id: str) -> OrgRecord | None:
         return self._db.orgs.get(org_id)
 
+    async def ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self._db.orgs))
+
     async def create(
         self, org_id: str, name: str, policy: PolicyFile, policy_source: str, policy_yaml: str
     ) -> OrgRecord:
@@ -848,6 +851,13 @@ class FakeOutbox:
     async def get(self, org_id: str, key: str) -> OutboxMessage | None:
         entry = self._find(org_id, key)
         return None if entry is None else entry.message
+
+    async def of_breach(self, breach_id: int, topics: Sequence[str]) -> tuple[OutboxMessage, ...]:
+        return tuple(
+            e.message
+            for _, e in sorted(self._db.outbox.items())
+            if e.message.breach_id == breach_id and e.message.topic in topics
+        )
 
     async def sent(
         self, message_id: int, conversation: str | None, message: str | None, at: dt.datetime

@@ -177,6 +177,7 @@ async def test_parked_messages_are_listed_and_requeued(tx: Transactions, acme: s
     assert (b.status, b.attempts, b.due_at) == ("pending", 0, later)
     async with tx.write() as uow:
         assert await uow.outbox.requeue(None, [], later) == 2
+        assert await uow.orgs.ids() == ("acme", "beta")
         assert await uow.outbox.failed(None) == ()
     assert sorted(await _claim(tx, now=later)) == ["a", "a", "b"]
 
@@ -226,6 +227,10 @@ async def test_cancel_stops_a_breachs_pending_messages_of_those_topics(
     ]
     assert (await _get(tx, acme, "step-1")).attempts == 0
     assert await _claim(tx, now=T0 + LEASE * 3) == ["opened", "other"]
+    async with tx.read() as uow:
+        found = await uow.outbox.of_breach(opened.id, ["escalation", "breach_opened"])
+        assert [m.key for m in found] == ["opened", "step-1", "step-2"]
+        assert await uow.outbox.of_breach(opened.id, ["review_due"]) == ()
 
 
 async def test_supervisions_and_runs_are_recorded_once(tx: Transactions, acme: str) -> None:
