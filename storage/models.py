@@ -9,7 +9,7 @@ so an older event arriving late never overwrites newer state.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from policy import Breach
 
 Ref = String(64)
 Code = String(80)
@@ -57,6 +60,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+UNRESOLVED = "status IN ('open', 'acknowledged')"
+"""The breaches still to act on: at most one of them per (person, rule)."""
 
 
 class Base(DeclarativeBase):
@@ -220,15 +227,18 @@ class Allocation(Base):
 
 
 class BreachRow(Base):
+    """A breach and its lifecycle: open, acknowledged (someone is on it), resolved (by the
+    caseload coming back within policy, or by a person with a reason)."""
+
     __tablename__ = "breaches"
     __table_args__ = (
         Index(
-            "uq_breaches_open",
+            "uq_breaches_unresolved",
             "person_id",
             "rule_id",
             unique=True,
-            sqlite_where=text("status = 'open'"),
-            postgresql_where=text("status = 'open'"),
+            sqlite_where=text(UNRESOLVED),
+            postgresql_where=text(UNRESOLVED),
         ),
     )
 
@@ -243,7 +253,31 @@ class BreachRow(Base):
     case_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="open")
     opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    plan: Mapped[str | None] = mapped_column(String(500))
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    """None when the caseload came back within policy; a person when they resolved it."""
+    resolution: Mapped[str | None] = mapped_column(String(500))
+    escalated_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @classmethod
+    def opened(cls, org_id: str, person_id: int, breach: Breach, at: dt.datetime) -> BreachRow:
+        """A breach just found: open, not yet escalated."""
+        return cls(
+            org_id=org_id,
+            person_id=person_id,
+            rule_id=breach.rule,
+            clause=breach.clause,
+            summary=breach.summary,
+            detail=breach.detail,
+            remedy=breach.remedy,
+            case_refs=list(breach.case_ids),
+            status="open",
+            opened_at=at,
+            escalated_step=0,
+        )
 
 
 class WebhookReceipt(Base):
@@ -327,3 +361,58 @@ class ChatChannel(Base):
     team_id: Mapped[str | None] = mapped_column(String(200))
     reference: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxRow(Base):
+    """A message written in the transaction that caused it and delivered after it commits
+    (see `storage.outbox`). `lease_until`/`leased_by`: the delivery worker sending it now;
+    a lease that ran out is free to take again."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("org_id", "key"),
+        Index("ix_outbox_status_due_at", "status", "due_at"),
+        Index("ix_outbox_breach_id", "breach_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(Code)
+    breach_id: Mapped[int | None] = mapped_column(ForeignKey("breaches.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(Ref)
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    leased_by: Mapped[str | None] = mapped_column(String(200))
+    edits: Mapped[str | None] = mapped_column(String(200))
+    posted_conversation: Mapped[str | None] = mapped_column(String(200))
+    posted_message: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Supervision(Base):
+    """A supervision session a worker had (the date only: what was said is not kept)."""
+
+    __tablename__ = "supervisions"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    on: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class JobRun(Base):
+    """A job that ran once between all replicas: the first insert of (job, key) wins."""
+
+    __tablename__ = "job_runs"
+
+    job: Mapped[str] = mapped_column(Code, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     bindparam,
     delete,
+    func,
     literal_column,
     null,
     select,
@@ -40,6 +41,8 @@ from handlers.errors import Busy, OrganisationExists
 from handlers.ports import (
     AllocationRecord,
     BreachChange,
+    BreachRecord,
+    BreachStatus,
     CaseRecord,
     ChannelRecord,
     ChatIdentityRecord,
@@ -72,6 +75,7 @@ from storage.models import (
     WebhookReceipt,
     WebhookSecret,
 )
+from storage.outbox import Outbox, Runs, Supervisions
 
 STUB_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 """`occurred_at` of rows created only because something referred to them: any event wins."""
@@ -162,6 +166,9 @@ class Organisations:
         if self._known is not None:
             self._known[org_id] = found
         return found
+
+    async def ids(self) -> tuple[str, ...]:
+        return tuple(await self._s.scalars(select(Organisation.id).order_by(Organisation.id)))
 
     async def create(
         self,
@@ -794,55 +801,138 @@ def _breach(row: BreachRow) -> Breach:
     )
 
 
+def _breach_record(row: BreachRow) -> BreachRecord:
+    return BreachRecord(
+        id=row.id,
+        org_id=row.org_id,
+        person_id=row.person_id,
+        breach=_breach(row),
+        status=cast(BreachStatus, row.status),
+        opened_at=row.opened_at,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        plan=row.plan,
+        resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by,
+        resolution=row.resolution,
+        escalated_step=row.escalated_step,
+    )
+
+
+_UNRESOLVED = BreachRow.status.in_(("open", "acknowledged"))
+
+
 class Breaches:
-    """At most one open breach per (person, rule); a resolved one keeps its history."""
+    """At most one unresolved (open or acknowledged) breach per (person, rule); a resolved
+    one keeps its history. Changes to one breach lock its row first (PostgreSQL), so two
+    replicas acting on it at once take turns and the second sees what the first did."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def _open_rows(self, person_id: int) -> list[BreachRow]:
+    async def _unresolved_rows(self, person_id: int) -> list[BreachRow]:
         rows = await self._s.scalars(
             select(BreachRow)
-            .where(BreachRow.person_id == person_id, BreachRow.status == "open")
+            .where(BreachRow.person_id == person_id, _UNRESOLVED)
             .order_by(BreachRow.rule_id)
         )
         return list(rows)
 
     async def open_for(self, person_id: int) -> tuple[Breach, ...]:
-        return tuple(_breach(r) for r in await self._open_rows(person_id))
+        return tuple(_breach(r) for r in await self._unresolved_rows(person_id))
+
+    async def _set_aside(self, person_id: int, rules: list[str]) -> dict[str, set[str]]:
+        """The cases of each rule's latest breach, where a person resolved that one by hand."""
+        latest = (
+            select(func.max(BreachRow.id))
+            .where(BreachRow.person_id == person_id, BreachRow.rule_id.in_(rules))
+            .group_by(BreachRow.rule_id)
+        )
+        rows = await self._s.execute(
+            select(BreachRow.rule_id, BreachRow.case_refs).where(
+                BreachRow.id.in_(latest), BreachRow.resolved_by.is_not(None)
+            )
+        )
+        return {rule: set(refs) for rule, refs in rows}
 
     async def reconcile(
         self, org_id: str, person_id: int, found: Sequence[Breach], at: dt.datetime
     ) -> tuple[BreachChange, ...]:
-        """Open what is newly found, refresh what is still found, resolve what is gone."""
-        current = {row.rule_id: row for row in await self._open_rows(person_id)}
-        changes: list[BreachChange] = []
+        """Open what is newly found (unless a person resolved the rule's latest breach over
+        the same cases), refresh what is still found, resolve what is gone."""
+        current = {row.rule_id: row for row in await self._unresolved_rows(person_id)}
+        new = [b.rule for b in found if b.rule not in current]
+        set_aside = await self._set_aside(person_id, new) if new else {}
+        opened: list[BreachRow] = []
         for breach in found:
             row = current.pop(breach.rule, None)
-            if row is None:
-                self._s.add(
-                    BreachRow(
-                        org_id=org_id,
-                        person_id=person_id,
-                        rule_id=breach.rule,
-                        clause=breach.clause,
-                        summary=breach.summary,
-                        detail=breach.detail,
-                        remedy=breach.remedy,
-                        case_refs=list(breach.case_ids),
-                        status="open",
-                        opened_at=at,
-                    )
-                )
-                changes.append(BreachChange("opened", breach))
-            else:
+            if row is not None:
                 row.detail, row.remedy = breach.detail, breach.remedy
                 row.case_refs = list(breach.case_ids)
+            elif set_aside.get(breach.rule) != set(breach.case_ids):
+                opened.append(BreachRow.opened(org_id, person_id, breach, at))
+        self._s.add_all(opened)
         for row in current.values():
             row.status, row.resolved_at = "resolved", at
-            changes.append(BreachChange("resolved", _breach(row)))
         await self._s.flush()
-        return tuple(changes)
+        return tuple(BreachChange("opened", _breach(r), r.id) for r in opened) + tuple(
+            BreachChange("resolved", _breach(r), r.id) for r in current.values()
+        )
+
+    async def _locked(self, breach_id: int) -> BreachRow | None:
+        """The breach, locked until the transaction ends and read afresh."""
+        return await self._s.scalar(
+            select(BreachRow)
+            .where(BreachRow.id == breach_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def get(self, breach_id: int) -> BreachRecord | None:
+        row = await self._s.get(BreachRow, breach_id)
+        return None if row is None else _breach_record(row)
+
+    async def unresolved(self, org_id: str) -> tuple[BreachRecord, ...]:
+        rows = await self._s.scalars(
+            select(BreachRow)
+            .where(BreachRow.org_id == org_id, _UNRESOLVED)
+            .order_by(BreachRow.opened_at, BreachRow.id)
+        )
+        return tuple(_breach_record(r) for r in rows)
+
+    async def acknowledge(
+        self, breach_id: int, by: int, plan: str | None, at: dt.datetime
+    ) -> BreachRecord | None:
+        """A second acknowledgement replaces the first: who, the plan, and when."""
+        row = await self._locked(breach_id)
+        if row is None or row.status == "resolved":
+            return None
+        row.status, row.acknowledged_at, row.acknowledged_by, row.plan = (
+            "acknowledged",
+            at,
+            by,
+            plan,
+        )
+        await self._s.flush()
+        return _breach_record(row)
+
+    async def resolve(
+        self, breach_id: int, by: int, reason: str, at: dt.datetime
+    ) -> BreachRecord | None:
+        row = await self._locked(breach_id)
+        if row is None or row.status == "resolved":
+            return None
+        row.status, row.resolved_at, row.resolved_by, row.resolution = "resolved", at, by, reason
+        await self._s.flush()
+        return _breach_record(row)
+
+    async def escalate(self, breach_id: int, step: int, at: dt.datetime) -> bool:
+        row = await self._locked(breach_id)
+        if row is None or row.status == "resolved" or row.escalated_step >= step:
+            return False
+        row.escalated_step = step
+        await self._s.flush()
+        return True
 
 
 # --- webhook receipts, API tokens and webhook secrets -----------------------------------
@@ -1028,6 +1118,24 @@ class Channels:
         await self._s.flush()
         return True
 
+    async def _latest(self, *where: Any) -> ChannelRecord | None:
+        row = await self._s.scalar(
+            select(ChatChannel)
+            .where(*where)
+            .order_by(ChatChannel.updated_at.desc(), ChatChannel.id.desc())
+            .limit(1)
+        )
+        return None if row is None else _channel_record(row)
+
+    async def find(self, platform: Platform, channel_id: str) -> ChannelRecord | None:
+        """Channel ids are unique within a platform in practice; the freshest wins if not."""
+        return await self._latest(
+            ChatChannel.platform == platform, ChatChannel.channel_id == channel_id
+        )
+
+    async def any_in(self, platform: Platform, tenant: str) -> ChannelRecord | None:
+        return await self._latest(ChatChannel.platform == platform, ChatChannel.tenant == tenant)
+
 
 # --- the unit of work ------------------------------------------------------------------
 
@@ -1049,6 +1157,9 @@ class Store:
         self.webhook_secrets = WebhookSecrets(session)
         self.audit = AuditLog(session)
         self.channels = Channels(session)
+        self.outbox = Outbox(session)
+        self.supervisions = Supervisions(session)
+        self.runs = Runs(session)
 
 
 @dataclass(frozen=True, slots=True)

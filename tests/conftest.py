@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,10 @@ caps:
 """
 
 
-@pytest.fixture(params=BACKENDS)
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
+@asynccontextmanager
+async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated database: a SQLite file in `tmp_path`, or a fresh PostgreSQL schema."""
+    if backend == "sqlite":
         database = connect(f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}")
         await upgrade_database(database)
         yield database
@@ -57,6 +59,12 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         async with admin.engine.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    async with database(request.param, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 from handlers.audit import AuditRecord
@@ -24,12 +24,16 @@ from handlers.ports import (
     AllocationRecord,
     AuditRow,
     BreachChange,
+    BreachRecord,
     CaseRecord,
     ChainProblem,
     ChannelRecord,
     ChatIdentityRecord,
     Checkpoint,
+    NewMessage,
     OrgRecord,
+    OutboxDepth,
+    OutboxMessage,
     PersonRecord,
     Platform,
     Source,
@@ -74,6 +78,15 @@ class SecretRow:
     valid_until: dt.datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A queued message and who is sending it now (a lease that ran out is free again)."""
+
+    message: OutboxMessage
+    lease_until: dt.datetime | None = None
+    leased_by: str | None = None
+
+
 @dataclass
 class FakeState:
     """Everything stored, as the tables would hold it."""
@@ -91,16 +104,28 @@ class FakeState:
     chat: dict[tuple[Platform, str, str], int] = field(default_factory=dict)
     cases: dict[tuple[str, str], Stamped[CaseRecord]] = field(default_factory=dict)
     allocations: dict[int, AllocationRecord] = field(default_factory=dict)
-    open_breaches: dict[tuple[int, str], Breach] = field(default_factory=dict)
+    breaches: dict[int, BreachRecord] = field(default_factory=dict)
     receipts: set[tuple[str, str]] = field(default_factory=set)
     tokens: dict[int, TokenRow] = field(default_factory=dict)
     secrets: list[SecretRow] = field(default_factory=list)
     audit: dict[str, list[AuditRow]] = field(default_factory=dict)
     channels: dict[tuple[Platform, str, str], ChannelRecord] = field(default_factory=dict)
+    outbox: dict[int, OutboxEntry] = field(default_factory=dict)
+    supervisions: set[tuple[int, dt.date]] = field(default_factory=set)
+    runs: set[tuple[str, str]] = field(default_factory=set)
 
     def new_id(self) -> int:
         self.last_id += 1
         return self.last_id
+
+    @property
+    def open_breaches(self) -> dict[tuple[int, str], Breach]:
+        """The unresolved breaches (open or acknowledged) by person and rule."""
+        return {
+            (b.person_id, b.breach.rule): b.breach
+            for b in self.breaches.values()
+            if b.status != "resolved"
+        }
 
 
 def _put[K, R](table: dict[K, Stamped[R]], key: K, value: R, occurred_at: dt.datetime) -> bool:
@@ -129,6 +154,9 @@ class FakeOrganisations:
 
     async def get(self, org_id: str) -> OrgRecord | None:
         return self._db.orgs.get(org_id)
+
+    async def ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self._db.orgs))
 
     async def create(
         self, org_id: str, name: str, policy: PolicyFile, policy_source: str, policy_yaml: str
@@ -438,28 +466,112 @@ class FakeAllocations:
 
 
 class FakeBreaches:
-    """At most one open breach per (person, rule)."""
+    """At most one unresolved breach per (person, rule); resolved ones are kept."""
 
     def __init__(self, state: FakeState) -> None:
         self._db = state
 
+    def _unresolved(self, person_id: int) -> list[BreachRecord]:
+        mine = [
+            b
+            for b in self._db.breaches.values()
+            if b.person_id == person_id and b.status != "resolved"
+        ]
+        return sorted(mine, key=lambda b: b.breach.rule)
+
+    def _set_aside(self, person_id: int, rule: str) -> set[str] | None:
+        """The cases of the rule's latest breach, where a person resolved that one by hand."""
+        latest = max(
+            (
+                b
+                for b in self._db.breaches.values()
+                if (b.person_id, b.breach.rule) == (person_id, rule)
+            ),
+            key=lambda b: b.id,
+            default=None,
+        )
+        return None if latest is None or latest.resolved_by is None else set(latest.breach.case_ids)
+
     async def open_for(self, person_id: int) -> tuple[Breach, ...]:
-        mine = [(rule, b) for (pid, rule), b in self._db.open_breaches.items() if pid == person_id]
-        return tuple(b for _, b in sorted(mine, key=lambda pair: pair[0]))
+        return tuple(b.breach for b in self._unresolved(person_id))
 
     async def reconcile(
         self, org_id: str, person_id: int, found: Sequence[Breach], at: dt.datetime
     ) -> tuple[BreachChange, ...]:
-        gone = {b.rule: b for b in await self.open_for(person_id)}
-        changes: list[BreachChange] = []
+        current = {b.breach.rule: b for b in self._unresolved(person_id)}
+        opened: list[BreachRecord] = []
         for breach in found:
-            if gone.pop(breach.rule, None) is None:
-                changes.append(BreachChange("opened", breach))
-            self._db.open_breaches[(person_id, breach.rule)] = breach
-        for rule, breach in gone.items():
-            del self._db.open_breaches[(person_id, rule)]
-            changes.append(BreachChange("resolved", breach))
-        return tuple(changes)
+            held = current.pop(breach.rule, None)
+            if held is not None:
+                refreshed = replace(
+                    held.breach,
+                    detail=breach.detail,
+                    remedy=breach.remedy,
+                    case_ids=breach.case_ids,
+                )
+                self._db.breaches[held.id] = replace(held, breach=refreshed)
+            elif self._set_aside(person_id, breach.rule) != set(breach.case_ids):
+                record = BreachRecord(
+                    id=self._db.new_id(),
+                    org_id=org_id,
+                    person_id=person_id,
+                    breach=breach,
+                    status="open",
+                    opened_at=at,
+                    acknowledged_at=None,
+                    acknowledged_by=None,
+                    plan=None,
+                    resolved_at=None,
+                    resolved_by=None,
+                    resolution=None,
+                    escalated_step=0,
+                )
+                self._db.breaches[record.id] = record
+                opened.append(record)
+        resolved = [self._db.breaches[b.id] for b in current.values()]
+        for b in resolved:
+            self._db.breaches[b.id] = replace(b, status="resolved", resolved_at=at)
+        return tuple(BreachChange("opened", b.breach, b.id) for b in opened) + tuple(
+            BreachChange("resolved", b.breach, b.id) for b in resolved
+        )
+
+    async def get(self, breach_id: int) -> BreachRecord | None:
+        return self._db.breaches.get(breach_id)
+
+    async def unresolved(self, org_id: str) -> tuple[BreachRecord, ...]:
+        mine = [
+            b for b in self._db.breaches.values() if b.org_id == org_id and b.status != "resolved"
+        ]
+        return tuple(sorted(mine, key=lambda b: (b.opened_at, b.id)))
+
+    def _change(self, breach_id: int, **values: object) -> BreachRecord | None:
+        """The unresolved breach with `values` applied; None when resolved or unknown."""
+        held = self._db.breaches.get(breach_id)
+        if held is None or held.status == "resolved":
+            return None
+        changed = replace(held, **values)  # type: ignore[arg-type]
+        self._db.breaches[breach_id] = changed
+        return changed
+
+    async def acknowledge(
+        self, breach_id: int, by: int, plan: str | None, at: dt.datetime
+    ) -> BreachRecord | None:
+        return self._change(
+            breach_id, status="acknowledged", acknowledged_at=at, acknowledged_by=by, plan=plan
+        )
+
+    async def resolve(
+        self, breach_id: int, by: int, reason: str, at: dt.datetime
+    ) -> BreachRecord | None:
+        return self._change(
+            breach_id, status="resolved", resolved_at=at, resolved_by=by, resolution=reason
+        )
+
+    async def escalate(self, breach_id: int, step: int, at: dt.datetime) -> bool:
+        held = self._db.breaches.get(breach_id)
+        if held is None or held.escalated_step >= step:
+            return False
+        return self._change(breach_id, escalated_step=step) is not None
 
 
 class FakeReceipts:
@@ -628,6 +740,207 @@ class FakeChannels:
             return True
         return False
 
+    def _latest(
+        self, platform: Platform, tenant: str | None, channel_id: str | None
+    ) -> ChannelRecord | None:
+        return max(
+            (
+                c
+                for c in self._db.channels.values()
+                if c.platform == platform
+                and tenant in (None, c.tenant)
+                and channel_id in (None, c.channel_id)
+            ),
+            key=lambda c: c.updated_at,
+            default=None,
+        )
+
+    async def find(self, platform: Platform, channel_id: str) -> ChannelRecord | None:
+        return self._latest(platform, None, channel_id)
+
+    async def any_in(self, platform: Platform, tenant: str) -> ChannelRecord | None:
+        return self._latest(platform, tenant, None)
+
+
+class FakeOutbox:
+    """After `claim`, every step but `sent` applies to a pending message only, as in storage."""
+
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    def _find(self, org_id: str, key: str) -> OutboxEntry | None:
+        return next(
+            (
+                e
+                for e in self._db.outbox.values()
+                if (e.message.org_id, e.message.key) == (org_id, key)
+            ),
+            None,
+        )
+
+    async def add(self, org_id: str, messages: Sequence[NewMessage], at: dt.datetime) -> int:
+        """Edits are coalesced against what was queued before the call, then the rest is
+        inserted, the first of each key winning: the order storage works in."""
+        rest: list[NewMessage] = []
+        for m in messages:
+            original = None if m.edits is None else self._find(org_id, m.edits)
+            if (
+                original is not None
+                and original.message.status == "pending"
+                and original.lease_until is None
+                and self._find(org_id, m.key) is None
+            ):
+                self._put(replace(original.message, body=m.body))
+            else:
+                rest.append(m)
+        added = 0
+        for m in rest:
+            if self._find(org_id, m.key) is None:
+                self._put(
+                    OutboxMessage(
+                        id=self._db.new_id(),
+                        org_id=org_id,
+                        status="pending",
+                        attempts=0,
+                        last_error=None,
+                        posted_conversation=None,
+                        posted_message=None,
+                        created_at=at,
+                        sent_at=None,
+                        **asdict(m),
+                    )
+                )
+                added += 1
+        return added
+
+    def _put(self, message: OutboxMessage, lease: tuple[dt.datetime, str] | None = None) -> None:
+        self._db.outbox[message.id] = OutboxEntry(message, *(lease or (None, None)))
+
+    def _pending(self, message_id: int, **values: object) -> None:
+        entry = self._db.outbox.get(message_id)
+        if entry is not None and entry.message.status == "pending":
+            self._put(replace(entry.message, **values))  # type: ignore[arg-type]
+
+    async def cancel(self, org_id: str, breach_id: int, topics: Sequence[str]) -> int:
+        hits = [
+            e.message
+            for e in self._db.outbox.values()
+            if (e.message.org_id, e.message.breach_id, e.message.status)
+            == (org_id, breach_id, "pending")
+            and e.message.topic in topics
+        ]
+        for m in hits:
+            self._put(replace(m, status="cancelled"))
+        return len(hits)
+
+    async def claim(
+        self, now: dt.datetime, limit: int, lease_until: dt.datetime, worker: str
+    ) -> tuple[OutboxMessage, ...]:
+        free = [
+            e.message
+            for e in self._db.outbox.values()
+            if e.message.status == "pending"
+            and e.message.due_at <= now
+            and (e.lease_until is None or e.lease_until < now)
+        ]
+        taken = sorted(free, key=lambda m: (m.due_at, m.id))[:limit]
+        for m in taken:
+            self._put(m, (lease_until, worker))
+        return tuple(taken)
+
+    async def get(self, org_id: str, key: str) -> OutboxMessage | None:
+        entry = self._find(org_id, key)
+        return None if entry is None else entry.message
+
+    async def of_breach(self, breach_id: int, topics: Sequence[str]) -> tuple[OutboxMessage, ...]:
+        return tuple(
+            e.message
+            for _, e in sorted(self._db.outbox.items())
+            if e.message.breach_id == breach_id and e.message.topic in topics
+        )
+
+    async def sent(
+        self, message_id: int, conversation: str | None, message: str | None, at: dt.datetime
+    ) -> None:
+        entry = self._db.outbox.get(message_id)
+        if entry is not None:
+            self._put(
+                replace(
+                    entry.message,
+                    status="sent",
+                    sent_at=at,
+                    posted_conversation=conversation,
+                    posted_message=message,
+                )
+            )
+
+    async def retry_later(self, message_id: int, error: str, due_at: dt.datetime) -> None:
+        entry = self._db.outbox.get(message_id)
+        if entry is not None:
+            attempts = entry.message.attempts + 1
+            self._pending(message_id, attempts=attempts, last_error=error, due_at=due_at)
+
+    async def postpone(self, message_id: int, due_at: dt.datetime) -> None:
+        self._pending(message_id, due_at=due_at)
+
+    async def park(self, message_id: int, error: str, at: dt.datetime) -> None:
+        entry = self._db.outbox.get(message_id)
+        if entry is not None:
+            attempts = entry.message.attempts + 1
+            self._pending(message_id, status="failed", attempts=attempts, last_error=error)
+
+    def _failed(self, org_id: str | None) -> list[OutboxMessage]:
+        return sorted(
+            (
+                e.message
+                for e in self._db.outbox.values()
+                if e.message.status == "failed" and org_id in (None, e.message.org_id)
+            ),
+            key=lambda m: m.id,
+        )
+
+    async def failed(self, org_id: str | None) -> tuple[OutboxMessage, ...]:
+        return tuple(self._failed(org_id))
+
+    async def requeue(self, org_id: str | None, ids: Sequence[int], at: dt.datetime) -> int:
+        again = [m for m in self._failed(org_id) if not ids or m.id in ids]
+        for m in again:
+            self._put(replace(m, status="pending", due_at=at, attempts=0))
+        return len(again)
+
+    async def depth(self, now: dt.datetime) -> OutboxDepth:
+        pending = [e.message for e in self._db.outbox.values() if e.message.status == "pending"]
+        return OutboxDepth(
+            pending=len(pending),
+            failed=len(self._failed(None)),
+            oldest_due=min((m.due_at for m in pending if m.due_at <= now), default=None),
+        )
+
+
+class FakeSupervisions:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def record(self, person_id: int, on: dt.date, at: dt.datetime) -> bool:
+        if (person_id, on) in self._db.supervisions:
+            return False
+        self._db.supervisions.add((person_id, on))
+        return True
+
+    async def last(self, person_id: int) -> dt.date | None:
+        return max((on for pid, on in self._db.supervisions if pid == person_id), default=None)
+
+
+class FakeRuns:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def claim(self, job: str, key: str, at: dt.datetime) -> bool:
+        if (job, key) in self._db.runs:
+            return False
+        self._db.runs.add((job, key))
+        return True
+
 
 class FakeStore:
     """The repositories of one transaction, over one copy of the state."""
@@ -645,6 +958,9 @@ class FakeStore:
         self.tokens = FakeTokens(state)
         self.webhook_secrets = FakeWebhookSecrets(state)
         self.channels = FakeChannels(state)
+        self.outbox = FakeOutbox(state)
+        self.supervisions = FakeSupervisions(state)
+        self.runs = FakeRuns(state)
 
 
 class FakeTransactions:

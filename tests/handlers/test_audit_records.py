@@ -20,6 +20,18 @@ from policy import Case, Override, Role, StaffRole
 from tests.fakes import FakeTransactions
 from tests.handlers.world import JUSTIFICATION, MONTH_7, STOKE, T0, Given, event, given
 
+NOT_WRITTEN_YET = frozenset(
+    {
+        AuditKind.BREACH_ACKNOWLEDGED,
+        AuditKind.BREACH_ESCALATED,
+        AuditKind.SUPERVISION_RECORDED,
+        AuditKind.DELIVERY_PARKED,
+    }
+)
+"""Kinds whose use cases (`handlers/alerts/`, issue 9) are not on this branch yet: strict
+xfails here, left out of what `tests/storage/test_audit_records.py` expects of every path;
+both fail once those use cases land, and this set goes."""
+
 
 async def _every_use_case(tx: FakeTransactions) -> None:
     await given(tx, Given(reviews=(3, 6), cases={"CP-1": ("child_protection", 1)}))
@@ -58,7 +70,16 @@ async def _every_use_case(tx: FakeTransactions) -> None:
     await link_channel(tx, Asker("teams", "tenant-1", "aad-tm-1"), channel, T0)
 
 
-@pytest.mark.parametrize("kind", list(AuditKind), ids=str)
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(k, marks=pytest.mark.xfail(reason="no use case yet", strict=True))
+        if k in NOT_WRITTEN_YET
+        else k
+        for k in AuditKind
+    ],
+    ids=str,
+)
 async def test_every_kind_carries_exactly_its_fields(tx: FakeTransactions, kind: AuditKind) -> None:
     await _every_use_case(tx)
     rows = [row for row in tx.state.audit[STOKE] if row.kind == kind]

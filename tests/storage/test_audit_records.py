@@ -23,6 +23,7 @@ from policy import Case, Outcome, Override, Role, StaffRole, parse_policy
 from storage.audit import canonical
 from storage.repositories import Storage
 from tests.conftest import T0, TINY_POLICY
+from tests.handlers.test_audit_records import NOT_WRITTEN_YET
 from tests.imports.helpers import allocations_file, staff_file
 
 SAMPLES: list[audit.AuditRecord] = [
@@ -76,6 +77,17 @@ SAMPLES: list[audit.AuditRecord] = [
     ),
     audit.BreachOpened(worker="NQ-1", rule="cap", clause="1.2", cases=("C-1", "C-2"), on=T0.date()),
     audit.BreachResolved(worker="NQ-1", rule="cap", clause="1.2", cases=(), on=T0.date()),
+    audit.BreachResolved(
+        worker="NQ-1", rule="cap", clause="1.2", cases=("C-1",), on=T0.date(), by="TM-1", reason="x"
+    ),
+    audit.BreachAcknowledged(worker="NQ-1", rule="cap", cases=("C-1",), by="TM-1", plan=None),
+    audit.BreachEscalated(
+        worker="NQ-1", rule="cap", cases=("C-1",), step=2, notify=("team_manager",), clause="4.1"
+    ),
+    audit.SupervisionRecorded(worker="NQ-1", on=T0.date(), source=Source.CHAT),
+    audit.DeliveryParked(
+        message=7, topic="escalation", platform="slack", target="C1", attempts=5, error="HTTP 500"
+    ),
     audit.ChannelLinked(team="T-1", platform="teams", channel="19:alerts@thread.tacv2"),
 ]
 
@@ -191,7 +203,7 @@ async def test_every_path_writes_each_kind_with_the_same_keys(storage: Storage) 
         keys[row.kind].add(tuple(sorted(data)))
         sources[row.kind].add(data.get("source", row.actor))
         audit.parse_record(row.kind, row.data)  # every stored row is its kind's record
-    assert set(keys) == {k.value for k in AuditKind}
+    assert set(keys) == {k.value for k in set(AuditKind) - NOT_WRITTEN_YET}
     for kind, found in keys.items():
         assert found == {tuple(sorted(audit.field_names(AuditKind(kind))))}, kind
     # The same kind really came from several paths.

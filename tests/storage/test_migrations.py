@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+from policy import Breach
 from storage.db import Database
 from storage.migrate import alembic_config, current, upgrade_database
 from storage.models import Base
@@ -77,5 +78,40 @@ async def test_upgrading_a_first_release_database_keeps_its_rows(db: Database) -
         assert org is not None and org.name == "Acme"
         (token,) = await s.tokens.of_org("acme")
         assert (token.label, token.last_used_at) == ("old", None)
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+
+
+async def test_0004_keeps_breaches_on_the_way_down_and_up(db: Database, org: str) -> None:
+    """Down to 0003 an acknowledged breach is open again (still unresolved) and the outbox
+    goes; back up from 0003 every breach is still there, on the new lifecycle."""
+    storage = Storage(db)
+    cap = Breach("cap", "1.2", "At most 3.", "4 children", "Move one.", ("C-1", "C-2"))
+    cp = Breach("cp", "1.1", "No CP lead.", "CP lead", "Co-work it.", ("C-9",))
+    async with storage.write() as s:
+        nq = await s.people.ensure(org, "NQ-1")
+        opened = await s.breaches.reconcile(org, nq, [cap, cp], T0)
+        cap_id, cp_id = (c.id for c in opened)
+        await s.breaches.acknowledge(cap_id, nq, "A plan", T0)
+        await s.breaches.escalate(cap_id, 2, T0)
+        await s.breaches.resolve(cp_id, nq, "Not one", T0)
+        await s.supervisions.record(nq, T0.date(), T0)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0003"))
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT id, rule_id, status FROM breaches ORDER BY id"))
+        assert [tuple(r) for r in rows] == [(cap_id, "cap", "open"), (cp_id, "cp", "resolved")]
+        tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        assert not tables & {"outbox", "supervisions", "job_runs"}
+    await upgrade_database(db)
+    async with storage.write() as s:
+        kept = await s.breaches.get(cap_id)
+        assert kept is not None
+        assert (kept.status, kept.breach, kept.plan, kept.escalated_step) == ("open", cap, None, 0)
+        gone = await s.breaches.get(cp_id)
+        assert gone is not None and (gone.status, gone.resolved_by) == ("resolved", None)
+        assert await s.breaches.acknowledge(cap_id, nq, None, T0) is not None
+        # Still the one unresolved cap breach: found again, nothing opens.
+        assert await s.breaches.reconcile(org, nq, [cap], T0) == ()
     async with db.engine.connect() as conn:
         assert await conn.run_sync(_diff) == []
