@@ -218,7 +218,7 @@ class BreachAlreadyResolved(Conflict):
     template = "that breach was already resolved on {on}; nothing was changed"
 
 
-class ReasonNeeded(Unclear):
+class ReasonNeeded(CaseloadError):
     template = (
         "say why it is resolved, in {min} to {max} characters (case references only, no names)"
     )

@@ -33,6 +33,11 @@ gates:
   - {id: cp, clause: "1.1", summary: "No CP lead before month 6.", applies_to: {work_types: [child_protection]}, lead: {months: 6}, override: {by: [service_manager]}}
 caps:
   children: {id: cap, clause: "1.2", summary: "At most 3 children.", phases: [{max: 3}]}
+escalation:
+  summary: "To the team manager at once, the service manager a day later."
+  ladder:
+    - {step: 1, wait: {calendar_days: 0}, notify: [team_manager], clause: "1.3"}
+    - {step: 2, wait: {calendar_days: 1}, notify: [service_manager], clause: "1.4"}
 """
 
 

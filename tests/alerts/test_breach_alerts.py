@@ -29,11 +29,15 @@ PLAN = "Moving C-CP-9 to SW-1 at Thursday's allocation meeting"
 REASON = "C-CP-9 reallocated to SW-1 today"
 
 
+RULE = "stoke.cp.none-before-six-month-review"
+"""One of the two rules C-CP-9 breaks (the other: child protection lead from nine months)."""
+
+
 async def breach(tx: Storage) -> BreachRecord:
     async with tx.read() as uow:
-        found = await uow.breaches.unresolved(STOKE)
-    assert len(found) == 1, found
-    return found[0]
+        found = {b.breach.rule: b for b in await uow.breaches.unresolved(STOKE)}
+    assert set(found) == {RULE, "stoke.cp.lead-from-nine-months"}, found
+    return found[RULE]
 
 
 async def messages_of(tx: Storage, breach_id: int, *topics: str) -> list[OutboxMessage]:
@@ -76,6 +80,10 @@ async def press(tx: Storage, who: str, b: Button, text: str | None = None) -> Re
     return reply
 
 
+def _values(reply: Reply) -> str:
+    return " ".join(b.value.dump() for b in reply.buttons)
+
+
 def button(reply: Reply, kind: ActionKind) -> Button:
     (found,) = [b for b in reply.buttons if b.kind is kind]
     return found
@@ -96,7 +104,7 @@ async def test_a_breach_that_opens_queues_its_alert_in_the_same_transaction(
     assert targets(notes) == people("NQ-4")
     assert {m.due_at for m in alerts + notes} == {OPENED}, "09:00 on a Monday: at once"
     alert = decode(alerts[0].body)
-    assert alert.text == "Breach: Nia Four (month 4): C-CP-9 (child protection) held as lead"
+    assert alert.text == "Breach: Nia Four (month 4): C-CP-9 (Child protection) held as lead"
     shown = plain(alert)
     assert "Escalates to: the principal social worker on Mon 7 Dec 2026 if unresolved" in shown
     assert [x.label for x in alert.buttons] == ["I'm on it", "Resolved", "Open in caseload"]
@@ -119,12 +127,13 @@ async def test_delivery_sends_the_alert_then_acknowledging_edits_every_copy(
     storage: Storage,
 ) -> None:
     tx = await world(storage)
-    await breach(tx)
+    b = await breach(tx)
     d, out = delivery(tx, NOW)
     await d.drain()
-    posted = {s.to.id: s.posted for s in out.sent if not s.edit}
-    assert len(out.sent) == 6 and not any(s.edit for s in out.sent)
-    alert = next(s.message for s in out.sent if s.to.id == USERS["TM-1"])
+    mine = [s for s in out.sent if f'"breach":{b.id}' in _values(s.message)]
+    posted = {s.to.id: s.posted for s in mine}
+    assert len(out.sent) == 12 and not any(s.edit for s in out.sent), "two breaches, 6 each"
+    alert = next(s.message for s in mine if s.to.id == USERS["TM-1"])
 
     form = await press(tx, "TM-1", button(alert, ActionKind.ACKNOWLEDGE))
     assert form.form is not None and form.form.min_length == 0, "the plan is optional"
@@ -151,7 +160,7 @@ async def test_only_those_whose_reach_covers_the_nqsw_may_act_on_it(storage: Sto
     other_team = await press(tx, "TM-2", ack, PLAN)
     assert other_team.text.startswith("Acknowledging a breach (Nia Four) is for"), plain(other_team)
     unknown = await press(tx, "TM-1", Button(ActionKind.ACKNOWLEDGE, "x", ActionValue(breach=999)))
-    assert "there is no breach 999" in unknown.text
+    assert unknown.text == "There is no breach 999 in your organisation."
     assert (await breach(tx)).status == "open"
 
 
@@ -164,7 +173,7 @@ async def test_resolving_by_hand_edits_the_alert_and_the_note_and_stops_the_ladd
     await d.drain()
     resolve = Button(ActionKind.RESOLVE, "Resolved", ActionValue(breach=b.id))
     short = await press(tx, "TM-1", resolve, "done")
-    assert "say why it is resolved" in short.text
+    assert short.text.startswith("Say why it is resolved, in 10 to 500 characters")
     done = await press(tx, "TM-1", resolve, REASON)
     assert done.text.startswith("Resolved: Nia Four's breach")
     async with tx.read() as uow:
@@ -174,18 +183,20 @@ async def test_resolving_by_hand_edits_the_alert_and_the_note_and_stops_the_ladd
     out.sent.clear()
     await d.drain()
     shown = [plain(s.message) for s in out.sent]
-    assert len(out.sent) == 6 and all(s.edit for s in out.sent)
+    assert len(out.sent) == 6 and all(s.edit for s in out.sent), "4 alerts and 2 notes"
     assert sum(f"Resolved by Tara Manager on Mon 23 Nov 2026: {REASON}" in t for t in shown) == 6
 
     # Fourteen days on, the caseload still holds C-CP-9: the person said why it is not a
     # breach, so the sweep does not open it again, and nobody is escalated to.
     later = NOW + dt.timedelta(days=14)
     swept = await sweep.tick(tx, later)
-    assert swept.fired == 0 and swept.swept
+    assert swept.fired == 1 and swept.swept, "the other breach's ladder only"
     async with tx.read() as uow:
-        assert await uow.breaches.unresolved(STOKE) == ()
+        assert [u.breach.rule for u in await uow.breaches.unresolved(STOKE)] == [
+            "stoke.cp.lead-from-nine-months"
+        ]
     again = await press(tx, "TM-1", resolve, REASON)
-    assert "already resolved on Mon 23 Nov 2026" in again.text
+    assert again.text.startswith("That breach was already resolved on Mon 23 Nov 2026")
 
 
 async def test_the_caseload_back_within_policy_resolves_it_and_says_so(storage: Storage) -> None:
@@ -219,7 +230,7 @@ async def test_the_ladder_tells_the_principal_social_worker_after_fourteen_days(
     assert (await sweep.tick(tx, OPENED + dt.timedelta(days=13, hours=8))).fired == 0
     due = OPENED + dt.timedelta(days=14)  # Mon 7 Dec 2026, 09:00: a working day
     assert (await sweep.tick(tx, due - dt.timedelta(minutes=1))).fired == 0
-    assert (await sweep.tick(tx, due)).fired == 1
+    assert (await sweep.tick(tx, due)).fired == 2, "both breaches' second step"
     assert (await sweep.tick(tx, due + dt.timedelta(minutes=1))).fired == 0, "once"
     step2 = await messages_of(tx, b.id, breach_alerts.ESCALATION)
     assert targets(step2) == people("PSW-1")
@@ -230,7 +241,7 @@ async def test_the_ladder_tells_the_principal_social_worker_after_fourteen_days(
     await d.drain()
     edited = [plain(s.message) for s in out.sent if s.to.id == USERS["TM-1"]]
     assert any("Escalated to the principal social worker on Mon 7 Dec 2026" in t for t in edited)
-    assert (await audit_kinds(tx)).count("breach_escalated") == 1
+    assert (await audit_kinds(tx)).count("breach_escalated") == 2
 
 
 async def test_the_sweep_reminds_of_a_review_coming_and_of_supervision_overdue(
