@@ -35,7 +35,30 @@ EXPECTED: dict[Ask, dict[R, Reach]] = {
         R.HEAD_OF_SERVICE: Reach.TEAM,
     },
     Ask.LINK_CHANNEL: {R.TEAM_MANAGER: Reach.TEAM, R.ADMIN: Reach.ORG},
+    Ask.ACKNOWLEDGE: {
+        R.TEAM_MANAGER: Reach.TEAM,
+        R.ASSESSOR: Reach.ASSESSED,
+        R.ASYE_LEAD: Reach.ORG,
+        R.PRINCIPAL_SOCIAL_WORKER: Reach.ORG,
+        R.SERVICE_MANAGER: Reach.ORG,
+        R.HEAD_OF_SERVICE: Reach.ORG,
+    },
+    Ask.RESOLVE: {
+        R.TEAM_MANAGER: Reach.TEAM,
+        R.ASYE_LEAD: Reach.ORG,
+        R.PRINCIPAL_SOCIAL_WORKER: Reach.ORG,
+        R.SERVICE_MANAGER: Reach.ORG,
+        R.HEAD_OF_SERVICE: Reach.ORG,
+    },
+    Ask.SUPERVISION: {
+        R.TEAM_MANAGER: Reach.TEAM,
+        R.ADVANCED_PRACTITIONER: Reach.TEAM,
+        R.ASSESSOR: Reach.ASSESSED,
+        R.ASYE_LEAD: Reach.ORG,
+    },
 }
+ABOUT_ONESELF = (Ask.CASELOAD_OF, Ask.SUPERVISION)
+"""What anyone registered may do about themselves: see their caseload, record a supervision."""
 
 
 @pytest.mark.parametrize(
@@ -44,7 +67,7 @@ EXPECTED: dict[Ask, dict[R, Reach]] = {
 def test_one_role(ask: Ask, role: R, nearness: Reach) -> None:
     widest = EXPECTED[ask].get(role)
     expected = (widest is not None and nearness <= widest) or (
-        ask is Ask.CASELOAD_OF and nearness is Reach.SELF
+        ask in ABOUT_ONESELF and nearness is Reach.SELF
     )
     assert may(ask, frozenset({role}), nearness) is expected
 
@@ -58,6 +81,4 @@ def test_several_roles_give_the_widest_reach_of_any(ask: Ask, nearness: Reach) -
 
 def test_nobody_without_a_role_may_ask_about_others() -> None:
     for ask, nearness in itertools.product(Ask, Reach):
-        assert may(ask, frozenset(), nearness) is (
-            ask is Ask.CASELOAD_OF and nearness is Reach.SELF
-        )
+        assert may(ask, frozenset(), nearness) is (ask in ABOUT_ONESELF and nearness is Reach.SELF)

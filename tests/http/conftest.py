@@ -338,6 +338,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "agreement": "complex_working_agreement",
         "on": "2025-04-01",
     },
+    "worker.supervision_recorded": {"worker_ref": "NQ-1", "on": "2025-04-02"},
     "case.upserted": {
         "ref": "C-1",
         "work_type": "child_in_care",

@@ -609,6 +609,9 @@ async def test_every_event_type_is_accepted_over_http(api: Api) -> None:
             {"worker_ref": "NQ-1", "agreement": "complex_working_agreement", "on": "2025-04-01"},
             when=at(4),
         ),
+        event(
+            "worker.supervision_recorded", {"worker_ref": "NQ-1", "on": "2025-04-02"}, when=at(4)
+        ),
         event("case.upserted", CIN, when=at(5)),
         event(
             "allocation.started",
