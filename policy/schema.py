@@ -247,6 +247,15 @@ class Supervision(Frozen):
     summary: Text
 
 
+class ExternalCases(Frozen):
+    """Where the ASYE includes work with another team: by when a first external case should
+    be found, so that the NQSW and their assessor are reminded if none has been."""
+
+    identified_by_month: Annotated[int, Field(ge=1, le=60)]
+    clause: Text
+    summary: Text
+
+
 class Wait(Frozen):
     """How long after the breach opened a step falls due: cumulative, measured from the
     opening and not from the step before (`policy.calendar.after_wait`). Working days skip
@@ -297,4 +306,5 @@ class PolicyFile(Frozen):
     reviews: Reviews | None = None
     supervision: Supervision | None = None
     escalation: Escalation | None = None
+    external_cases: ExternalCases | None = None
     notes: tuple[Text, ...] = ()

@@ -116,18 +116,23 @@ async def show(
 async def escalate_due(uow: UnitOfWork, org: OrgRecord, at: dt.datetime) -> int:
     """Fire every ladder step due by `at` of the organisation's unresolved breaches; returns
     how many fired. A step another replica fired first is skipped (`escalate` says so)."""
+    escalation = compiled_policy(org).policy.escalation
+    if escalation is None:
+        return 0
     fired = 0
     for record in await uow.breaches.unresolved(org.id):
+        ladder = ladder_due(record.opened_at, escalation)
+        due = [s for s in ladder if s.step > record.escalated_step and s.due_at <= at]
+        if not due:
+            continue
         f = await facts(uow, org, record)
-        for step in f.ladder:
-            if step.step <= f.record.escalated_step or step.due_at > at:
-                continue
+        for step in due:
             if not await uow.breaches.escalate(record.id, step.step, at):
                 break
             f = _with_step(f, step.step)
             await _escalation(uow, org, f, step, at)
             fired += 1
-        if fired:
+        if f.record.escalated_step != record.escalated_step:
             await show(uow, org, f, at, ended=False)
     return fired
 

@@ -16,6 +16,7 @@ from handlers.chat.replies import ActionKind, ActionValue, Button, Reply, Sectio
 from handlers.ports import BreachRecord, PersonRecord
 from policy import StaffRole, StepDue
 from policy.calendar import LONDON
+from policy.schema import ExternalCases
 
 RESOLVED_BY_POLICY = "the caseload came back within policy"
 
@@ -129,14 +130,16 @@ def supervision_due(
     )
 
 
-def external_case_due(nqsw: PersonRecord, by: dt.date) -> Reply:
+def external_case_due(nqsw: PersonRecord, by: dt.date, rule: ExternalCases) -> Reply:
     return Reply(
-        text=f"No external case yet: {nqsw.display_name} reached month 3 on {w.day(by)}",
+        text=f"No external case yet: {nqsw.display_name} reached month"
+        f" {rule.identified_by_month} on {w.day(by)}",
         blocks=(
             Section(
                 (
-                    "The policy expects an external case to be identified within the first"
-                    " three months of the ASYE.",
+                    f"{rule.summary} ({rule.clause})",
+                    "If gaps were found that the team cannot meet, an external case is due;"
+                    " if none were, nothing needs doing.",
                 )
             ),
         ),

@@ -30,6 +30,7 @@ from policy import (
     StaffRole,
     add_working_days,
     is_working_day,
+    month_date,
     next_posting_time,
     review_reminders,
     supervision_due,
@@ -115,8 +116,9 @@ async def _org_ids(tx: Transactions) -> tuple[str, ...]:
 async def _reminders(
     uow: UnitOfWork, org: OrgRecord, nqsw: PersonRecord, day: dt.date, now: dt.datetime
 ) -> None:
-    """Reviews coming and overdue, and supervision overdue: to the NQSW, their team's
-    managers and (for reviews) their assessor."""
+    """Reviews coming and overdue, supervision overdue, and no external case by the month
+    the policy names: to the NQSW, their team's managers and (but for supervision) their
+    assessor."""
     worker = await uow.people.asye_worker(nqsw.id)
     if worker is None:
         return
@@ -140,6 +142,16 @@ async def _reminders(
             body = messages.supervision_due(nqsw, last, s.due, s.band.frequency)
             key = f"supervision:{nqsw.id}:{s.due.isoformat()}"
             out += await _to(uow, [nqsw, *managers], key, "supervision_due", body, due)
+    external = policy.external_cases
+    if external is not None:
+        reached = month_date(worker, policy, external.identified_by_month)
+        if reached is not None and day >= reached:
+            caseload = await uow.allocations.caseload(nqsw.id, day)
+            if not any(c.external for c in caseload):
+                people = [nqsw, *managers, *await routing.holders(uow, nqsw, (StaffRole.ASSESSOR,))]
+                body = messages.external_case_due(nqsw, reached, external)
+                key = f"external:{nqsw.id}:{external.identified_by_month}"
+                out += await _to(uow, people, key, "external_case_due", body, due)
     await uow.outbox.add(org.id, out, now)
 
 
