@@ -40,7 +40,7 @@ async def _council(tx: Storage, external: bool) -> None:
     text = resolved_yaml(policy)
     await admin.create_organisation(tx, "adults", "Adults", policy, "x.yaml", text, "cli", at)
     chat = {"slack_team_id": "T1"}
-    events = [
+    events: list[tuple[str, dict[str, object]]] = [
         ("team.upserted", {"ref": "A-1", "name": "Adults 1", "kind": "adults"}),
         (
             "worker.upserted",
