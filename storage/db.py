@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql import Select
 
 from handlers.errors import Busy, SchemaMissing, Unreachable
 from storage import inline_sqlite
@@ -76,6 +78,30 @@ class WriteQueue:
         self._busy = False
 
 
+PLAIN_READS = "caseload_plain_reads"
+"""Key in a read session's `info` of its `PlainReads`, on the session's own connection."""
+
+
+class PlainReads(Protocol):
+    """The rows of a Core SELECT, without the ORM session's execution machinery (read
+    transactions only: nothing is pending there to flush first)."""
+
+    async def rows(self, query: Select[Any], params: Mapping[str, Any]) -> Sequence[Any]: ...
+
+
+class CoreReads:
+    """On a Core connection (PostgreSQL, in-memory SQLite)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def rows(self, query: Select[Any], params: Mapping[str, Any]) -> Sequence[Any]:
+        found: Sequence[Any] = (await self._conn.execute(query, params)).all()
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class Database:
     """An engine plus session factories: `read()` for queries, `write()` for changes."""
@@ -88,18 +114,41 @@ class Database:
     file lock (which starves a lone request during a bulk load)."""
     read_engine: AsyncEngine | None = None
     """SQLite file only: the readers' own engine, over `storage.inline_sqlite`."""
+    prepared: dict[Any, inline_sqlite.Prepared] = field(default_factory=dict)
+    """The inline readers' compiled queries, by query."""
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session that never takes the write lock; rolled back at the end."""
+        """A session that never takes the write lock; rolled back at the end. It is bound
+        to a connection whose transaction has begun, and carries that connection's
+        `PlainReads` in its `info` (one snapshot for both)."""
         if self.read_engine is None:
-            async with self.readers() as session:
-                yield session
+            async with self.engine.connect() as conn:
+                await conn.begin()
+                async with self._reading(conn, CoreReads(conn)) as session:
+                    yield session
             return
         # An inline reader closes without suspending, so no cancellation can interrupt it:
         # it needs no task of its own to close in, as `async with` would give it (a loop
         # turn per read, holding the connection meanwhile).
-        session = self.readers()
+        conn = await self.read_engine.connect()
+        try:
+            await conn.begin()
+            raw = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            reads = inline_sqlite.InlineReads(
+                cast(inline_sqlite.InlineConnection, raw), self.prepared, self.read_engine.dialect
+            )
+            async with self._reading(conn, reads) as session:
+                yield session
+        finally:
+            await conn.close()
+
+    @asynccontextmanager
+    async def _reading(
+        self, conn: AsyncConnection, reads: PlainReads
+    ) -> AsyncIterator[AsyncSession]:
+        session = self.readers(bind=conn)
+        session.info[PLAIN_READS] = reads
         try:
             yield session
         finally:
@@ -162,7 +211,9 @@ def _inline_readers(url: str, path: Path, engine_args: dict[str, Any]) -> AsyncE
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # Straight to sqlite3: a statement execution around it costs more than the BEGIN.
+        inline = cast(inline_sqlite.InlineConnection, conn.connection.driver_connection)
+        inline.sqlite.execute("BEGIN")
 
     return engine
 

@@ -6,14 +6,23 @@ indexed SELECT does. In WAL mode a reader never waits for a writer, so `InlineCo
 runs sqlite3 directly and each of its coroutines completes without suspending. It offers
 what SQLAlchemy's aiosqlite adapter calls on an aiosqlite connection and cursor, and is only
 ever used for reads: the connection is `query_only`, so a write raises instead of writing.
+
+`InlineReads` goes one step further for the repositories' hot queries: each Core SELECT is
+compiled once into SQL for sqlite3, and its rows are converted by the same SQLAlchemy type
+processors a session would apply, without a statement execution around each.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections import namedtuple
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Self
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Select
 
 READ_BUSY_TIMEOUT_MS = 100
 """Short on purpose: a reader waiting for SQLite's lock blocks the whole event loop. A WAL
@@ -101,6 +110,11 @@ class InlineConnection:
         return self._connection
 
     @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for `InlineReads`."""
+        return self._conn
+
+    @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
@@ -126,3 +140,68 @@ class InlineConnection:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class Prepared:
+    """A Core SELECT compiled once for sqlite3: its SQL, its parameters in order with their
+    bind processors, and its columns' result processors (dates, JSON, booleans come back as
+    a session's `execute` gives them, in a named tuple with the same field names)."""
+
+    __slots__ = ("_binds", "_results", "_row", "sql")
+
+    def __init__(self, query: Select[Any], dialect: Dialect) -> None:
+        compiled = query.compile(dialect=dialect)
+        assert compiled.positiontup is not None, "sqlite3 takes positional parameters"
+        self.sql = compiled.string
+        binds = compiled.binds
+        self._binds = tuple(
+            (
+                name,
+                binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+                binds[name].effective_value,
+            )
+            for name in compiled.positiontup
+        )
+        columns = query.selected_columns
+        processors = (c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        self._results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+        self._row: Any = namedtuple("_row", columns.keys())  # type: ignore[misc]
+
+    def rows(self, conn: sqlite3.Connection, params: Mapping[str, Any]) -> list[Any]:
+        args = []
+        for name, process, default in self._binds:
+            value = params.get(name, default)
+            args.append(value if process is None else process(value))
+        try:
+            found = conn.execute(self.sql, args).fetchall()
+        except sqlite3.Error as exc:  # as SQLAlchemy would raise it, for `storage_errors`
+            raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
+        make, results = self._row._make, self._results
+        if not results:
+            return [make(r) for r in found]
+        out = []
+        for r in found:
+            values = list(r)
+            for i, process in results:
+                values[i] = process(values[i])
+            out.append(make(values))
+        return out
+
+
+class InlineReads:
+    """Plain rows of prepared queries on one inline connection (see `storage.db.PlainReads`)."""
+
+    __slots__ = ("_conn", "_dialect", "_prepared")
+
+    def __init__(
+        self, conn: InlineConnection, prepared: dict[Any, Prepared], dialect: Dialect
+    ) -> None:
+        self._conn = conn.sqlite
+        self._prepared = prepared
+        self._dialect = dialect
+
+    async def rows(self, query: Select[Any], params: Mapping[str, Any]) -> list[Any]:
+        prepared = self._prepared.get(query)
+        if prepared is None:
+            prepared = self._prepared[query] = Prepared(query, self._dialect)
+        return prepared.rows(self._conn, params)

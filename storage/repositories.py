@@ -53,7 +53,7 @@ from handlers.ports import (
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
 from storage.audit import AuditLog
-from storage.db import Conflicted, Database, storage_errors
+from storage.db import PLAIN_READS, Conflicted, Database, PlainReads, storage_errors
 from storage.models import (
     Allocation,
     ApiToken,
@@ -94,11 +94,15 @@ def _assign(row: Any, occurred_at: dt.datetime, **values: Any) -> bool:
 
 
 async def _rows(session: AsyncSession, query: Any, **params: Any) -> Sequence[Row[Any]]:
-    """Plain rows of a Core query: no entities, no identity map. Core statements skip the
-    ORM's autoflush, so changes still pending in this session are flushed first. Queries
-    built once (with bind parameters) are compiled and cache-keyed once."""
+    """Plain rows of a Core query: no entities, no identity map. A read transaction runs it
+    on its connection's `PlainReads`, past the session. Core statements skip the ORM's
+    autoflush, so changes still pending in this session are flushed first. Queries built
+    once (with bind parameters) are compiled and cache-keyed once."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
+    reads: PlainReads | None = session.info.get(PLAIN_READS)
+    if reads is not None:
+        return await reads.rows(query, params)
     return (await session.execute(query, params)).all()
 
 
