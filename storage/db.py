@@ -10,8 +10,9 @@ SQLite file's read transactions run sqlite3 on the event loop's thread (see
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,43 @@ class CoreReads:
         return found
 
 
+class SqliteWriter:
+    """A SQLite file's own sqlite3 connection for a write transaction made in one call, in a
+    worker thread: one hand-off for the whole transaction, where aiosqlite makes several
+    per statement. Used in the write queue's turn only, so never by two threads at once."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int) -> None:
+        self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._conn: sqlite3.Connection | None = None
+
+    async def run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+        done = asyncio.get_running_loop().run_in_executor(None, self._run, work)
+        try:
+            return await asyncio.shield(done)
+        finally:  # cancelled: the turn is kept until the thread is done with the connection
+            if not done.done():
+                await asyncio.wait({done})
+
+    def _run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            for pragma in (
+                f"busy_timeout = {int(self._busy_timeout_ms)}",
+                "journal_mode = WAL",
+                "synchronous = NORMAL",
+                "foreign_keys = ON",
+            ):
+                conn.execute(f"PRAGMA {pragma}")
+            self._conn = conn
+        return work(self._conn)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 @dataclass(frozen=True, slots=True)
 class Database:
     """An engine plus session factories: `read()` for queries, `write()` for changes."""
@@ -116,6 +154,8 @@ class Database:
     """SQLite file only: the readers' own engine, over `storage.inline_sqlite`."""
     prepared: dict[Any, inline_sqlite.Prepared] = field(default_factory=dict)
     """The inline readers' compiled queries, by query."""
+    sqlite_writer: SqliteWriter | None = None
+    """SQLite file only: for `write_sqlite`."""
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -160,6 +200,15 @@ class Database:
         async with self._turn(urgent), self.writers() as session, session.begin():
             yield session
 
+    async def write_sqlite[T](
+        self, work: Callable[[sqlite3.Connection], T], urgent: bool = False
+    ) -> T:
+        """SQLite file only: `work` (which begins and ends its own transaction) on the
+        `SqliteWriter`, in this process's write queue like any other writer."""
+        assert self.sqlite_writer is not None, "a SQLite file only"
+        async with self._turn(urgent):
+            return await self.sqlite_writer.run(work)
+
     @asynccontextmanager
     async def _turn(self, urgent: bool) -> AsyncIterator[None]:
         if self.write_queue is None:
@@ -172,6 +221,8 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not None:
             await self.read_engine.dispose()
+        if self.sqlite_writer is not None:
+            self.sqlite_writer.close()
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -200,6 +251,7 @@ def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Databa
         writers=async_sessionmaker(writer_engine, expire_on_commit=False),
         write_queue=WriteQueue() if engine.dialect.name == "sqlite" else None,
         read_engine=read_engine,
+        sqlite_writer=None if path is None else SqliteWriter(path, busy_timeout_ms),
     )
 
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ClauseElement, Select
+from sqlalchemy.sql.compiler import SQLCompiler
 
 READ_BUSY_TIMEOUT_MS = 100
 """Short on purpose: a reader waiting for SQLite's lock blocks the whole event loop. A WAL
@@ -142,15 +144,17 @@ class InlineConnection:
             self._connection = None
 
 
-class Prepared:
-    """A Core SELECT compiled once for sqlite3: its SQL, its parameters in order with their
-    bind processors, and its columns' result processors (dates, JSON, booleans come back as
-    a session's `execute` gives them, in a named tuple with the same field names)."""
+class Statement:
+    """A Core statement compiled once for sqlite3: its SQL and its parameters in order with
+    their bind processors (dates, timestamps, JSON go in as a session would send them).
+    `column_keys`: the columns an INSERT or UPDATE sets."""
 
-    __slots__ = ("_binds", "_results", "_row", "sql")
+    __slots__ = ("_binds", "sql")
 
-    def __init__(self, query: Select[Any], dialect: Dialect) -> None:
-        compiled = query.compile(dialect=dialect)
+    def __init__(
+        self, query: ClauseElement, dialect: Dialect, column_keys: list[str] | None = None
+    ) -> None:
+        compiled = cast(SQLCompiler, query.compile(dialect=dialect, column_keys=column_keys))
         assert compiled.positiontup is not None, "sqlite3 takes positional parameters"
         self.sql = compiled.string
         binds = compiled.binds
@@ -162,20 +166,37 @@ class Prepared:
             )
             for name in compiled.positiontup
         )
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        args = []
+        for name, process, default in self._binds:
+            value = params.get(name, default)
+            args.append(value if process is None else process(value))
+        return args
+
+    def run(self, conn: sqlite3.Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Once per mapping in `params`, in one `executemany`."""
+        args = [self.args(p) for p in params]
+        with _as_sqlalchemy(self.sql):
+            conn.executemany(self.sql, args)
+
+
+class Prepared(Statement):
+    """A SELECT, whose rows come back as a session's `execute` gives them (its columns'
+    result processors applied) in a named tuple with the same field names."""
+
+    __slots__ = ("_results", "_row")
+
+    def __init__(self, query: Select[Any], dialect: Dialect) -> None:
+        super().__init__(query, dialect)
         columns = query.selected_columns
         processors = (c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         self._results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         self._row: Any = namedtuple("_row", columns.keys())  # type: ignore[misc]
 
     def rows(self, conn: sqlite3.Connection, params: Mapping[str, Any]) -> list[Any]:
-        args = []
-        for name, process, default in self._binds:
-            value = params.get(name, default)
-            args.append(value if process is None else process(value))
-        try:
-            found = conn.execute(self.sql, args).fetchall()
-        except sqlite3.Error as exc:  # as SQLAlchemy would raise it, for `storage_errors`
-            raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
+        with _as_sqlalchemy(self.sql):
+            found = conn.execute(self.sql, self.args(params)).fetchall()
         make, results = self._row._make, self._results
         if not results:
             return [make(r) for r in found]
@@ -186,6 +207,15 @@ class Prepared:
                 values[i] = process(values[i])
             out.append(make(values))
         return out
+
+
+@contextmanager
+def _as_sqlalchemy(sql: str) -> Iterator[None]:
+    """sqlite3's errors as SQLAlchemy raises them, for `storage.db.storage_errors`."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
 
 class InlineReads:
