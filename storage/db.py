@@ -140,6 +140,20 @@ class SqliteWriter:
             self._conn = None
 
 
+IDLE_READERS = 4
+"""Inline readers kept open between read transactions (more are opened when needed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InlineReader:
+    """A read connection kept out of the pool with its session: a read transaction is then
+    a sqlite3 BEGIN and ROLLBACK, without a checkout, a `Connection` and a session each."""
+
+    conn: AsyncConnection
+    inline: inline_sqlite.InlineConnection
+    session: AsyncSession
+
+
 @dataclass(frozen=True, slots=True)
 class Database:
     """An engine plus session factories: `read()` for queries, `write()` for changes."""
@@ -156,6 +170,8 @@ class Database:
     """The inline readers' compiled queries, by query."""
     sqlite_writer: SqliteWriter | None = None
     """SQLite file only: for `write_sqlite`."""
+    idle_readers: list[InlineReader] = field(default_factory=list)
+    """SQLite file only: readers kept between read transactions, each with its session."""
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -171,17 +187,34 @@ class Database:
         # An inline reader closes without suspending, so no cancellation can interrupt it:
         # it needs no task of its own to close in, as `async with` would give it (a loop
         # turn per read, holding the connection meanwhile).
-        conn = await self.read_engine.connect()
+        reader = self.idle_readers.pop() if self.idle_readers else await self._inline_reader()
+        sqlite = reader.inline.sqlite
+        sqlite.execute("BEGIN")  # the session joins it, if it is used at all
         try:
-            await conn.begin()
-            raw = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-            reads = inline_sqlite.InlineReads(
-                cast(inline_sqlite.InlineConnection, raw), self.prepared, self.read_engine.dialect
-            )
-            async with self._reading(conn, reads) as session:
-                yield session
+            yield reader.session
         finally:
-            await conn.close()
+            kept = False
+            try:
+                await reader.session.close()  # rolls back what the session began
+                if sqlite.in_transaction:
+                    sqlite.execute("ROLLBACK")
+                kept = len(self.idle_readers) < IDLE_READERS and not reader.conn.invalidated
+            finally:
+                if kept:
+                    self.idle_readers.append(reader)
+                else:
+                    await reader.conn.close()
+
+    async def _inline_reader(self) -> InlineReader:
+        assert self.read_engine is not None
+        conn = await self.read_engine.connect()
+        raw = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        inline = cast(inline_sqlite.InlineConnection, raw)
+        session = self.readers(bind=conn)
+        session.info[PLAIN_READS] = inline_sqlite.InlineReads(
+            inline, self.prepared, self.read_engine.dialect
+        )
+        return InlineReader(conn, inline, session)
 
     @asynccontextmanager
     async def _reading(
@@ -218,6 +251,8 @@ class Database:
                 yield
 
     async def dispose(self) -> None:
+        while self.idle_readers:
+            await self.idle_readers.pop().conn.close()
         await self.engine.dispose()
         if self.read_engine is not None:
             await self.read_engine.dispose()
@@ -263,9 +298,11 @@ def _inline_readers(url: str, path: Path, engine_args: dict[str, Any]) -> AsyncE
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # Straight to sqlite3: a statement execution around it costs more than the BEGIN.
-        inline = cast(inline_sqlite.InlineConnection, conn.connection.driver_connection)
-        inline.sqlite.execute("BEGIN")
+        # Straight to sqlite3 (a statement execution around it costs more than the BEGIN),
+        # unless `Database.read` has begun it already.
+        sqlite = cast(inline_sqlite.InlineConnection, conn.connection.driver_connection).sqlite
+        if not sqlite.in_transaction:
+            sqlite.execute("BEGIN")
 
     return engine
 
