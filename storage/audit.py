@@ -110,10 +110,9 @@ def _link(
 
 
 class SqliteAppender:
-    """The group commit's write transaction on a SQLite file, as one synchronous call on a
-    sqlite3 connection of its own (run in a worker thread: one hand-off per batch instead of
-    several per statement). The statements are the session path's own, compiled once, with
-    SQLAlchemy's bind processors; the write lock (`BEGIN IMMEDIATE`) keeps the chain whole."""
+    """The group commit's rows on a SQLite file, as one synchronous call in a write
+    transaction of `storage.db.SqliteWriter` (whose write lock keeps the chain whole). The
+    statements are the session path's own, compiled once, with SQLAlchemy's bind processors."""
 
     def __init__(self, dialect: Dialect) -> None:
         self._head = Prepared(
@@ -128,23 +127,18 @@ class SqliteAppender:
         self._entries = Statement(insert(_ENTRIES), dialect, entry_keys)
 
     def append_many(self, conn: sqlite3.Connection, rows: Sequence[Appending]) -> list[int]:
+        """In a write transaction that the caller (`storage.db.SqliteWriter`) has begun."""
         seqs = [0] * len(rows)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for org_id, indices in _by_org(rows).items():
-                found = self._head.rows(conn, {"org_id": org_id})
-                head = (found[0].seq, found[0].hash) if found else None
-                link = _link(org_id, head, rows, indices)
-                for i, seq in zip(indices, link.seqs, strict=True):
-                    seqs[i] = seq
-                moved = {"org_id": org_id, "head_org": org_id, "seq": link.seqs[-1]}
-                moved["hash"] = link.last
-                (self._new_head if head is None else self._move_head).run(conn, [moved])
-                self._entries.run(conn, link.entries)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        for org_id, indices in _by_org(rows).items():
+            found = self._head.rows(conn, {"org_id": org_id})
+            head = (found[0].seq, found[0].hash) if found else None
+            link = _link(org_id, head, rows, indices)
+            for i, seq in zip(indices, link.seqs, strict=True):
+                seqs[i] = seq
+            moved = {"org_id": org_id, "head_org": org_id, "seq": link.seqs[-1]}
+            moved["hash"] = link.last
+            (self._new_head if head is None else self._move_head).run(conn, [moved])
+            self._entries.run(conn, link.entries)
         return seqs
 
 

@@ -10,6 +10,7 @@ SQLite file's read transactions run sqlite3 on the event loop's thread (see
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -32,6 +33,8 @@ from sqlalchemy.sql import Select
 
 from handlers.errors import Busy, SchemaMissing, Unreachable
 from storage import inline_sqlite
+
+log = logging.getLogger("caseload_bot.storage")
 
 _WRITE = "caseload_write"
 """Execution option marking connections of write transactions (SQLite takes the lock)."""
@@ -103,41 +106,103 @@ class CoreReads:
         return found
 
 
+CHECKPOINT_EVERY = 200
+"""Write transactions between two WAL checkpoints of a `SqliteWriter` (SQLite's own automatic
+checkpoint, about every 1,000 pages, would run on the event loop, fsync included)."""
+
+
 class SqliteWriter:
-    """A SQLite file's own sqlite3 connection for a write transaction made in one call, in a
-    worker thread: one hand-off for the whole transaction, where aiosqlite makes several
-    per statement. Used in the write queue's turn only, so never by two threads at once."""
+    """A SQLite file's write transactions made in one synchronous call each, for a group
+    commit: on the event loop, as the inline readers are (no thread hand-off, no contention
+    for the GIL with a writer thread), when the write lock is free at once; in a worker
+    thread, waiting up to the busy timeout, when another process holds it. Used in the
+    write queue's turn only, so never by two transactions at once. The WAL is checkpointed
+    in a worker thread, never on the loop."""
 
     def __init__(self, path: Path, busy_timeout_ms: int) -> None:
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms
-        self._conn: sqlite3.Connection | None = None
+        self._inline: sqlite3.Connection | None = None
+        self._waiting: sqlite3.Connection | None = None
+        self._commits = 0
+        self._checkpoint: asyncio.Future[None] | None = None
 
     async def run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
-        done = asyncio.get_running_loop().run_in_executor(None, self._run, work)
+        """`work` inside `BEGIN IMMEDIATE` ... `COMMIT` (rolled back if it raises)."""
+        if self._inline is None:
+            self._inline = self._connect(busy_timeout_ms=0, autocheckpoint=False)
+        with inline_sqlite.as_sqlalchemy("BEGIN IMMEDIATE"):
+            try:
+                self._inline.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                return await self._in_thread(work)  # another process holds the lock
+            result = self._finish(self._inline, work)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
+            self._checkpoint = asyncio.ensure_future(asyncio.to_thread(self._checkpoint_wal))
+            self._checkpoint.add_done_callback(self._checkpointed)
+        return result
+
+    async def _in_thread[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+        done = asyncio.get_running_loop().run_in_executor(None, self._waited, work)
         try:
             return await asyncio.shield(done)
         finally:  # cancelled: the turn is kept until the thread is done with the connection
             if not done.done():
                 await asyncio.wait({done})
 
-    def _run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            for pragma in (
-                f"busy_timeout = {int(self._busy_timeout_ms)}",
-                "journal_mode = WAL",
-                "synchronous = NORMAL",
-                "foreign_keys = ON",
-            ):
-                conn.execute(f"PRAGMA {pragma}")
-            self._conn = conn
-        return work(self._conn)
+    def _waited[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._waiting is None:
+            self._waiting = self._connect(self._busy_timeout_ms, autocheckpoint=True)
+        with inline_sqlite.as_sqlalchemy("BEGIN IMMEDIATE"):
+            self._waiting.execute("BEGIN IMMEDIATE")
+            return self._finish(self._waiting, work)
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    @staticmethod
+    def _finish[T](conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _checkpoint_wal(self) -> None:
+        """PASSIVE: copies what no reader still needs, waiting for no one; a connection of
+        its own, as the others may be in use meanwhile."""
+        conn = self._connect(self._busy_timeout_ms, autocheckpoint=True)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
+    def _checkpointed(self, done: asyncio.Future[None]) -> None:
+        self._checkpoint = None
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("sqlite: WAL checkpoint failed (retried later)", exc_info=done.exception())
+
+    def _connect(self, busy_timeout_ms: int, autocheckpoint: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        for pragma in (
+            f"busy_timeout = {int(busy_timeout_ms)}",
+            "journal_mode = WAL",
+            "synchronous = NORMAL",
+            "foreign_keys = ON",
+            *(() if autocheckpoint else ("wal_autocheckpoint = 0",)),
+        ):
+            conn.execute(f"PRAGMA {pragma}")
+        return conn
+
+    async def close(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.wait({self._checkpoint})
+        for conn in (self._inline, self._waiting):
+            if conn is not None:
+                conn.close()
+        self._inline = self._waiting = None
 
 
 IDLE_READERS = 4
@@ -236,8 +301,8 @@ class Database:
     async def write_sqlite[T](
         self, work: Callable[[sqlite3.Connection], T], urgent: bool = False
     ) -> T:
-        """SQLite file only: `work` (which begins and ends its own transaction) on the
-        `SqliteWriter`, in this process's write queue like any other writer."""
+        """SQLite file only: `work` in a write transaction of the `SqliteWriter`, in this
+        process's write queue like any other writer."""
         assert self.sqlite_writer is not None, "a SQLite file only"
         async with self._turn(urgent):
             return await self.sqlite_writer.run(work)
@@ -257,7 +322,7 @@ class Database:
         if self.read_engine is not None:
             await self.read_engine.dispose()
         if self.sqlite_writer is not None:
-            self.sqlite_writer.close()
+            await self.sqlite_writer.close()
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -177,7 +177,7 @@ class Statement:
     def run(self, conn: sqlite3.Connection, params: Sequence[Mapping[str, Any]]) -> None:
         """Once per mapping in `params`, in one `executemany`."""
         args = [self.args(p) for p in params]
-        with _as_sqlalchemy(self.sql):
+        with as_sqlalchemy(self.sql):
             conn.executemany(self.sql, args)
 
 
@@ -195,7 +195,7 @@ class Prepared(Statement):
         self._row: Any = namedtuple("_row", columns.keys())  # type: ignore[misc]
 
     def rows(self, conn: sqlite3.Connection, params: Mapping[str, Any]) -> list[Any]:
-        with _as_sqlalchemy(self.sql):
+        with as_sqlalchemy(self.sql):
             found = conn.execute(self.sql, self.args(params)).fetchall()
         make, results = self._row._make, self._results
         if not results:
@@ -210,7 +210,7 @@ class Prepared(Statement):
 
 
 @contextmanager
-def _as_sqlalchemy(sql: str) -> Iterator[None]:
+def as_sqlalchemy(sql: str) -> Iterator[None]:
     """sqlite3's errors as SQLAlchemy raises them, for `storage.db.storage_errors`."""
     try:
         yield
