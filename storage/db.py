@@ -4,7 +4,9 @@ The same code runs on both. Writers are serialised where it matters: on SQLite e
 write transaction starts with `BEGIN IMMEDIATE` (the database write lock, waited for up
 to the busy timeout); on PostgreSQL the repositories lock the rows they depend on. A
 SQLite file's read transactions run sqlite3 on the event loop's thread (see
-`storage.inline_sqlite`); its writers go through aiosqlite's thread.
+`storage.inline_sqlite`); its writers go through aiosqlite's thread, except the audit's
+group commit (`SqliteWriter`). Read transactions run the repositories' hot queries as
+`PlainReads`, past the ORM session, on the session's own connection.
 """
 
 from __future__ import annotations
@@ -87,8 +89,7 @@ PLAIN_READS = "caseload_plain_reads"
 
 
 class PlainReads(Protocol):
-    """The rows of a Core SELECT, without the ORM session's execution machinery (read
-    transactions only: nothing is pending there to flush first)."""
+    """The rows of a Core SELECT, without the ORM session's execution machinery."""
 
     async def rows(self, query: Select[Any], params: Mapping[str, Any]) -> Sequence[Any]: ...
 

@@ -82,3 +82,6 @@ async def test_plain_reads_and_the_session_share_one_snapshot(storage: Storage, 
             )
         assert await r.teams.get(org, "T-1") is None  # through the session: the same snapshot
         assert await r.cases.get(org, "C-1") is None
+    async with storage.read() as r:  # the same reader, kept: a new snapshot
+        assert await r.teams.get(org, "T-1") is not None
+        assert await r.cases.get(org, "C-1") is not None
