@@ -26,6 +26,7 @@ from policy.schema import (
     Requirement,
     Role,
     Selector,
+    StaffRole,
 )
 from policy.schema import (
     Override as RuleOverride,
@@ -145,9 +146,28 @@ class CompiledPolicy:
     names: dict[str, str] = field(default_factory=dict)
     points_of: Callable[[Case], float] | None = None
     """Points of one case under the points cap's weights, ready to call."""
+    overriders: tuple[StaffRole, ...] = ()
+    """Every role some override of the policy names, in `StaffRole` order."""
+    may_override: dict[str, frozenset[StaffRole]] = field(default_factory=dict)
+    """By rule id, every role any of its overrides names (a cap's phases included)."""
+
+
+def _overrides(policy: PolicyFile) -> dict[str, frozenset[StaffRole]]:
+    caps = [c for c in (policy.caps.children, policy.caps.points) if c is not None]
+    rules: list[tuple[str, tuple[RuleOverride | None, ...]]] = [
+        *((g.id, (g.override,)) for g in policy.gates),
+        *((c.id, (c.override, *(p.override for p in c.phases))) for c in caps),
+        *((limit.id, (limit.override,)) for limit in policy.limits),
+    ]
+    by_rule: dict[str, frozenset[StaffRole]] = {}
+    for rule_id, overrides in rules:
+        named = {role for o in overrides if o is not None for role in o.by}
+        by_rule[rule_id] = by_rule.get(rule_id, frozenset()) | named
+    return by_rule
 
 
 def compile_policy(policy: PolicyFile) -> CompiledPolicy:
+    may_override = _overrides(policy)
     by_type: dict[str, list[Gate]] = {w.id: [] for w in policy.work_types}
     for gate in policy.gates:
         for wt in gate.applies_to.work_types or by_type:
@@ -163,6 +183,8 @@ def compile_policy(policy: PolicyFile) -> CompiledPolicy:
         limits=policy.limits,
         names={v.id: v.name for v in (*policy.work_types, *policy.flags, *policy.agreements)},
         points_of=_points_weigher(policy.caps.points) if policy.caps.points is not None else None,
+        overriders=tuple(r for r in StaffRole if any(r in by for by in may_override.values())),
+        may_override=may_override,
     )
 
 

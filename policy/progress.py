@@ -11,7 +11,7 @@ from policy.clock import clock_rate, months_of_practice, paused_days
 from policy.engine import CompiledPolicy, Decision, decide
 from policy.requests import DecisionRequest, Override, Worker
 from policy.schedules import ReviewDue, programme_months, reviews_due
-from policy.schema import Outcome, PolicyFile, StaffRole
+from policy.schema import Outcome, StaffRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +48,21 @@ def override_roles(
 ) -> tuple[StaffRole, ...]:
     """The roles whose approval would turn `decision` (the answer to `request` without an
     override) into an allocation: every blocking rule must be overridable by the same role.
-    Empty when allowed or when no role can. Only the roles the policy names are tried."""
+    Empty when allowed or when no role can. Only a role that some override of every
+    blocking rule names is tried (an override changes no rule's own effect, only whether it
+    blocks), and `decide` has the last word on it."""
     if decision.outcome is Outcome.ALLOW:
         return ()
+    blocking = [
+        compiled.may_override.get(r.rule, frozenset())
+        for r in decision.reasons
+        if r.effect is not Outcome.ALLOW
+    ]
     return tuple(
         role
-        for role in _named_overriders(compiled.policy)
-        if decide(
+        for role in compiled.overriders
+        if all(role in by for by in blocking)
+        and decide(
             compiled,
             dataclasses.replace(
                 request, override=Override(justification=_PROBE, approver_role=role)
@@ -62,15 +70,3 @@ def override_roles(
         ).outcome
         is Outcome.ALLOW
     )
-
-
-def _named_overriders(policy: PolicyFile) -> tuple[StaffRole, ...]:
-    caps = [c for c in (policy.caps.children, policy.caps.points) if c is not None]
-    overrides = [
-        *(g.override for g in policy.gates),
-        *(c.override for c in caps),
-        *(p.override for c in caps for p in c.phases),
-        *(limit.override for limit in policy.limits),
-    ]
-    named = {role for o in overrides if o is not None for role in o.by}
-    return tuple(role for role in StaffRole if role in named)

@@ -10,14 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.audit import AuditRecord, JsonValue
 from handlers.ports import AuditRow, ChainProblem, Checkpoint
+from storage.inline_sqlite import Prepared, Statement
 from storage.models import AuditEntry, AuditHead, Organisation
 
 GENESIS = "0" * 64
@@ -58,6 +62,85 @@ UNKNOWN_ORG = "the checkpoint names an organisation that has no audit log here"
 _HEADS, _ENTRIES = cast(Table, AuditHead.__table__), cast(Table, AuditEntry.__table__)
 _heads = _HEADS.c
 
+Appending = tuple[str, AuditRecord, str, dt.datetime]
+"""One row to append: organisation, record, actor, time."""
+
+
+def _by_org(rows: Sequence[Appending]) -> dict[str, list[int]]:
+    by_org: dict[str, list[int]] = {}
+    for i, (org_id, *_) in enumerate(rows):
+        by_org.setdefault(org_id, []).append(i)
+    return by_org
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    seqs: list[int]
+    entries: list[dict[str, Any]]
+    last: str
+    """The new head's hash."""
+
+
+def _link(
+    org_id: str, head: tuple[int, str] | None, rows: Sequence[Appending], indices: list[int]
+) -> _Link:
+    """The chain's next rows for `rows[i]` of one organisation, after `head` (seq, hash)."""
+    seq, prev = (0, GENESIS) if head is None else head
+    seqs, entries = [], []
+    for i in indices:
+        _, record, actor, at = rows[i]
+        seq, text = seq + 1, canonical(record.data())
+        kind = record.kind.value
+        digest = row_hash(org_id, seq, at, kind, actor, text, prev)
+        entries.append(
+            {
+                "org_id": org_id,
+                "seq": seq,
+                "at": at,
+                "kind": kind,
+                "actor": actor,
+                "data": text,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        seqs.append(seq)
+        prev = digest
+    return _Link(seqs, entries, prev)
+
+
+class SqliteAppender:
+    """The group commit's rows on a SQLite file, as one synchronous call in a write
+    transaction of `storage.db.SqliteWriter` (whose write lock keeps the chain whole). The
+    statements are the session path's own, compiled once, with SQLAlchemy's bind processors."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._head = Prepared(
+            select(_heads.seq, _heads.hash).where(_heads.org_id == bindparam("org_id")), dialect
+        )
+        keys = ["org_id", "seq", "hash"]
+        self._new_head = Statement(insert(_HEADS), dialect, keys)
+        self._move_head = Statement(
+            update(_HEADS).where(_heads.org_id == bindparam("head_org")), dialect, ["seq", "hash"]
+        )
+        entry_keys = ["org_id", "seq", "at", "kind", "actor", "data", "prev_hash", "hash"]
+        self._entries = Statement(insert(_ENTRIES), dialect, entry_keys)
+
+    def append_many(self, conn: sqlite3.Connection, rows: Sequence[Appending]) -> list[int]:
+        """In a write transaction that the caller (`storage.db.SqliteWriter`) has begun."""
+        seqs = [0] * len(rows)
+        for org_id, indices in _by_org(rows).items():
+            found = self._head.rows(conn, {"org_id": org_id})
+            head = (found[0].seq, found[0].hash) if found else None
+            link = _link(org_id, head, rows, indices)
+            for i, seq in zip(indices, link.seqs, strict=True):
+                seqs[i] = seq
+            moved = {"org_id": org_id, "head_org": org_id, "seq": link.seqs[-1]}
+            moved["hash"] = link.last
+            (self._new_head if head is None else self._move_head).run(conn, [moved])
+            self._entries.run(conn, link.entries)
+        return seqs
+
 
 class AuditLog:
     """Repository of the audit chain, bound to one session."""
@@ -69,51 +152,30 @@ class AuditLog:
         (seq,) = await self.append_many([(org_id, record, actor, at)])
         return seq
 
-    async def append_many(
-        self, rows: Sequence[tuple[str, AuditRecord, str, dt.datetime]]
-    ) -> list[int]:
+    async def append_many(self, rows: Sequence[Appending]) -> list[int]:
         """Each row's sequence number, in order: per organisation, the head is locked and
         moved once, and its rows are inserted in one statement (no ORM flush)."""
         session = self._session
         if session.new or session.dirty or session.deleted:
             await session.flush()  # an organisation created in this transaction comes first
-        by_org: dict[str, list[int]] = {}
-        for i, (org_id, *_) in enumerate(rows):
-            by_org.setdefault(org_id, []).append(i)
         seqs = [0] * len(rows)
-        for org_id, indices in by_org.items():
+        for org_id, indices in _by_org(rows).items():
             head = (
                 await session.execute(
                     select(_heads.seq, _heads.hash).where(_heads.org_id == org_id).with_for_update()
                 )
             ).first()
-            seq, prev = (0, GENESIS) if head is None else (head.seq, head.hash)
-            entries = []
-            for i in indices:
-                _, record, actor, at = rows[i]
-                seq, text = seq + 1, canonical(record.data())
-                kind = record.kind.value
-                digest = row_hash(org_id, seq, at, kind, actor, text, prev)
-                entries.append(
-                    {
-                        "org_id": org_id,
-                        "seq": seq,
-                        "at": at,
-                        "kind": kind,
-                        "actor": actor,
-                        "data": text,
-                        "prev_hash": prev,
-                        "hash": digest,
-                    }
-                )
-                seqs[i], prev = seq, digest
+            link = _link(org_id, None if head is None else (head.seq, head.hash), rows, indices)
+            for i, seq in zip(indices, link.seqs, strict=True):
+                seqs[i] = seq
+            seq, last = link.seqs[-1], link.last
             if head is None:
-                await session.execute(insert(_HEADS), {"org_id": org_id, "seq": seq, "hash": prev})
+                await session.execute(insert(_HEADS), {"org_id": org_id, "seq": seq, "hash": last})
             else:
                 await session.execute(
-                    update(_HEADS).where(_heads.org_id == org_id).values(seq=seq, hash=prev)
+                    update(_HEADS).where(_heads.org_id == org_id).values(seq=seq, hash=last)
                 )
-            await session.execute(insert(_ENTRIES), entries)
+            await session.execute(insert(_ENTRIES), link.entries)
         return seqs
 
     async def head(self, org_id: str) -> Checkpoint | None:

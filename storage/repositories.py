@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -55,8 +56,8 @@ from handlers.ports import (
 )
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
-from storage.audit import AuditLog
-from storage.db import Conflicted, Database, storage_errors
+from storage.audit import AuditLog, SqliteAppender
+from storage.db import PLAIN_READS, Conflicted, Database, PlainReads, storage_errors
 from storage.models import (
     Allocation,
     ApiToken,
@@ -98,11 +99,15 @@ def _assign(row: Any, occurred_at: dt.datetime, **values: Any) -> bool:
 
 
 async def _rows(session: AsyncSession, query: Any, **params: Any) -> Sequence[Row[Any]]:
-    """Plain rows of a Core query: no entities, no identity map. Core statements skip the
-    ORM's autoflush, so changes still pending in this session are flushed first. Queries
-    built once (with bind parameters) are compiled and cache-keyed once."""
+    """Plain rows of a Core query: no entities, no identity map. A read transaction runs it
+    on its connection's `PlainReads`, past the session. Core statements skip the ORM's
+    autoflush, so changes still pending in this session are flushed first. Queries built
+    once (with bind parameters) are compiled and cache-keyed once."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
+    reads: PlainReads | None = session.info.get(PLAIN_READS)
+    if reads is not None:
+        return await reads.rows(query, params)
     return (await session.execute(query, params)).all()
 
 
@@ -1184,6 +1189,7 @@ class Storage:
         self._audit_queue: list[_Appending] = []
         self._audit_writer: asyncio.Task[None] | None = None
         self._orgs: dict[str, OrgRecord] = {}
+        self._sqlite_audit = None if db.sqlite_writer is None else SqliteAppender(db.engine.dialect)
 
     async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
         """Group commit: one writer takes every row waiting into one transaction, so a
@@ -1199,10 +1205,14 @@ class Storage:
             batch, self._audit_queue = self._audit_queue, []
 
             async def once(batch: list[_Appending] = batch) -> list[int]:
+                rows = [(a.org, a.record, a.actor, a.at) for a in batch]
+                if self._sqlite_audit is not None:
+                    with storage_errors():
+                        return await self.db.write_sqlite(
+                            partial(self._sqlite_audit.append_many, rows=rows), urgent=True
+                        )
                 async with self.write(urgent=True) as uow:
-                    return await uow.audit.append_many(
-                        [(a.org, a.record, a.actor, a.at) for a in batch]
-                    )
+                    return await uow.audit.append_many(rows)
 
             try:
                 seqs = await self.retry(once)

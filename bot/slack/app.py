@@ -146,7 +146,8 @@ class SlackEdge:
             await ack()
             return
         await ack(response_type=_response_type(reply), **blocks.reply(reply))
-        self._later(self._logged(self._notify(reply), incoming.asker))
+        if reply.notices:  # most answers tell no one else: no task for them
+            self._later(self._logged(self._notify(reply), incoming.asker))
 
     async def _message(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext

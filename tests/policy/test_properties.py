@@ -31,6 +31,8 @@ from policy import (
     preset_ids,
 )
 from policy.clock import Pause, clock_rate, months_of_practice
+from policy.progress import override_roles
+from policy.requests import Override
 from policy.schema import RESTRICTIVENESS, Outcome, Requirement, StaffRole
 from policy.views import decision_json
 
@@ -354,3 +356,27 @@ def test_a_caseload_built_from_allowed_decisions_has_no_breaches_that_day(
     held, _ = allocate(s, data.draw(caseloads(s.compiled, "N")))
     request = {"on": s.on.isoformat(), "worker": s.record.wire(), "caseload": held}
     assert breaches(s.compiled, parse_caseload_request(request)) == ()
+
+
+@EVERY_PRESET
+@PROPERTY
+@given(data=st.data())
+def test_the_approvers_found_are_exactly_the_roles_whose_override_allows(
+    policy_id: str, data: st.DataObject
+) -> None:
+    """`override_roles` only tries roles the blocking rules' overrides name: trying every
+    role there is finds the same ones. Checked for every work type and role of the proposal."""
+    s = data.draw(scenarios(policy_id), label="scenario")
+    for v in variants(replace(s, override=None)):
+        request = parse_decision_request(v.wire())
+        every = tuple(
+            role
+            for role in StaffRole
+            if decide(
+                v.compiled,
+                replace(request, override=Override(justification="x" * 10, approver_role=role)),
+            ).outcome
+            is Outcome.ALLOW
+            and v.decide().outcome is not Outcome.ALLOW
+        )
+        assert override_roles(v.compiled, request, v.decide()) == every

@@ -50,3 +50,38 @@ async def test_a_read_that_writes_is_refused(storage: Storage, org: str) -> None
             )
     async with storage.read() as r:
         assert await r.cases.get(org, "C-1") is None
+
+
+async def test_a_kept_reader_sees_what_was_committed_since_its_last_read(
+    storage: Storage, org: str
+) -> None:
+    async with storage.read() as r:
+        assert await r.cases.get(org, "C-1") is None
+    assert storage.db.idle_readers, "the reader is kept for the next read"
+    async with storage.write() as w:
+        await w.cases.upsert(org, "C-1", work_type="child_protection", children=2, occurred_at=T0)
+    async with storage.read() as r:
+        assert await r.cases.get(org, "C-1") is not None
+
+
+async def test_plain_reads_and_the_session_share_one_snapshot(storage: Storage, org: str) -> None:
+    async with storage.read() as r:
+        assert await r.cases.get(org, "C-1") is None  # a plain read: the snapshot starts
+        async with storage.write() as w:
+            await w.cases.upsert(
+                org, "C-1", work_type="child_protection", children=2, occurred_at=T0
+            )
+            await w.teams.upsert(
+                org,
+                "T-1",
+                name="Team",
+                kind="assessment",
+                slack_channel_id=None,
+                teams_channel_id=None,
+                occurred_at=T0,
+            )
+        assert await r.teams.get(org, "T-1") is None  # through the session: the same snapshot
+        assert await r.cases.get(org, "C-1") is None
+    async with storage.read() as r:  # the same reader, kept: a new snapshot
+        assert await r.teams.get(org, "T-1") is not None
+        assert await r.cases.get(org, "C-1") is not None
