@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from handlers.chat.commands import Asker, Command, Help, Home, parse_action
+from handlers.chat.commands import Asker, Command, Help, Home, LinkChannel, parse_action
 from handlers.chat.replies import ActionKind, ActionValue
 from handlers.chat.turn import read_message, read_slash
 from handlers.errors import Unclear
@@ -63,9 +63,12 @@ def message(body: dict[str, Any], bot_user_id: str | None) -> Incoming | None:
     if bot_user_id is not None:
         text = re.sub(rf"^\s*<@{re.escape(bot_user_id)}(?:\|[^>]*)?>\s*", "", text)
     in_dm = event.get("channel_type") == "im"
+    command = read_message(text)
+    if isinstance(command, LinkChannel) and not in_dm:  # the channel it is said in
+        command = replace(command, channel=event["channel"])
     return Incoming(
         Asker("slack", body["team_id"], event["user"]),
-        read_message(text),
+        command,
         Where(channel=event["channel"], in_dm=in_dm),
         delivery=_delivery(body),
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from handlers import admin
 from handlers.case_events import apply_event
@@ -23,14 +24,15 @@ async def world() -> FakeTransactions:
     return tx
 
 
-async def seed(tx: Transactions) -> None:
-    """The organisations created as the command line creates them, then the world's events."""
+async def seed(tx: Transactions, said: Iterable[dict[str, Any]] | None = None) -> None:
+    """The organisations created as the command line creates them, then the world's events
+    (or `said`: some of them, changed, for a test that sends the rest itself)."""
     created = NOW - dt.timedelta(days=1)
     for org, preset in ((STOKE, "stoke-childrens"), (DORSET, "dorset-childrens")):
         source, text = preset_text(preset)
         policy = parse_policy(text, source)
         await admin.create_organisation(tx, org, org.title(), policy, source, text, "cli", created)
-    for n, body in enumerate(events()):
+    for n, body in enumerate(events() if said is None else said):
         await apply_event(
             tx, f"seed-{n}", parse_event(json.dumps(body)), at=NOW - dt.timedelta(hours=1)
         )

@@ -13,7 +13,7 @@ DX-1, on the same Slack workspace. U-NOBODY is nobody.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from handlers.chat.turn import Asker
 
@@ -158,3 +158,23 @@ def events() -> list[dict[str, Any]]:
         ),
         _worker("DX-1", "Dee Dorset", "team_manager", "D-1", org=DORSET),
     ]
+
+
+CP9_HELD = {"case_ref": "C-CP-9", "worker_ref": "NQ-4", "role": "lead", "from": "2026-11-02"}
+"""NQ-4 holding C-CP-9 as lead: the `allocation.started` that opens the world's breaches."""
+
+
+def before_the_breaches(platform: Literal["slack", "teams"]) -> list[dict[str, Any]]:
+    """The world's events but `CP9_HELD`, for a test that sends it itself once a channel is
+    linked, with everyone known on `platform` only (an identity on a platform the server
+    does not run would be routed to, parked and reported)."""
+    out = []
+    for e in events():
+        data = e["data"]
+        if e["type"] == "allocation.started" and data["case_ref"] == CP9_HELD["case_ref"]:
+            continue
+        if "chat" in data:
+            kept = {k: v for k, v in data["chat"].items() if k.startswith(platform)}
+            e = {**e, "data": {**data, "chat": kept}}
+        out.append(e)
+    return out

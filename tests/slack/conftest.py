@@ -157,9 +157,21 @@ class Slack(Api):
         return await self.post(urlencode({"payload": json.dumps(payload)}), FORM)
 
     async def press(
-        self, button: dict[str, Any], *, user: str = MANAGER, response_url: str = "button"
+        self,
+        button: dict[str, Any],
+        *,
+        user: str = MANAGER,
+        response_url: str = "button",
+        channel: str = "C0123ABC",
+        message_ts: str | None = None,
     ) -> ClientResponse:
-        """Press a button as rendered in an answer's blocks."""
+        """Press a button as rendered in an answer's blocks; with `message_ts`, on a message
+        the bot posted in `channel` for everyone (an alert), not on an ephemeral answer."""
+        container: dict[str, Any] = {"type": "message", "channel_id": channel}
+        if message_ts is None:
+            container["is_ephemeral"] = True
+        else:
+            container |= {"message_ts": message_ts, "is_ephemeral": False}
         return await self.interact(
             {
                 "type": "block_actions",
@@ -167,8 +179,8 @@ class Slack(Api):
                 "user": {"id": user, "team_id": TEAM_ID},
                 "api_app_id": "A0001",
                 "trigger_id": f"trigger.{uuid.uuid4().hex}",
-                "container": {"type": "message", "channel_id": "C0123ABC", "is_ephemeral": True},
-                "channel": {"id": "C0123ABC"},
+                "container": container,
+                "channel": {"id": channel},
                 "response_url": self.fake.response_url(response_url),
                 "actions": [
                     {

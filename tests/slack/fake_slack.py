@@ -28,6 +28,8 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str | None
+    answer: dict[str, Any] | None = None
+    """What the fake answered when it accepted the call (a posted message's `ts`)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ class FakeSlack:
         self.responses: dict[str, list[dict[str, Any]]] = {}
         """What was posted to each response_url, by its name."""
         self.refusals: dict[str, Refusal] = {}
-        """Method (or `respond/NAME`) -> how to refuse it, until taken out."""
+        """Method, `METHOD:CHANNEL` (that method to that channel only) or `respond/NAME` ->
+        how to refuse it, until taken out."""
         self.acks: list[dict[str, Any]] = []
         """Socket Mode acks, as the client sent them."""
         self.envelopes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -90,11 +93,14 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await _arguments(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ") or None
-        self.calls.append(Call(method, args, token or args.get("token")))
-        refused = self._refused(method)
+        token = token or args.get("token")
+        refused = self._refused(f"{method}:{args.get('channel')}") or self._refused(method)
         if refused is not None:
+            self.calls.append(Call(method, args, token))
             return refused
-        return web.json_response({"ok": True, **self._answer(method, args)})
+        answer = {"ok": True, **self._answer(method, args)}
+        self.calls.append(Call(method, args, token, answer))
+        return web.json_response(answer)
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         ts = f"1700000000.{next(self._ts):06d}"

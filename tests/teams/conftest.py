@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,9 +135,12 @@ class Teams:
         return await self.client.post("/api/messages", json=activity, headers=headers)
 
 
-async def start(db: Database, settings: Settings) -> AsyncIterator[Teams]:
+async def start(
+    db: Database, settings: Settings, said: Iterable[dict[str, Any]] | None = None
+) -> AsyncIterator[Teams]:
+    """`said`: the world's events to seed, when not all of them as they are."""
     storage = Storage(db)
-    await seed(storage)
+    await seed(storage, said)
     connector = FakeConnector(members={teams_user(ref): aad(ref) for ref in [*USERS, "NOBODY"]})
     async with TestClient(TestServer(connector.app())) as fake:
         service_url = str(fake.make_url("/"))
