@@ -77,14 +77,16 @@ def form_card(form: Form, fallback: str) -> dict[str, Any]:
                 "maxLength": high,
                 "regex": f"^[\\s\\S]{{{low},{high}}}$",
                 "errorMessage": f"Write between {low} and {high} characters.",
-                "label": "Justification",
+                "label": form.label,
             },
         ],
         "actions": [
             {
                 "type": "Action.Submit",
                 "title": form.submit,
-                "data": submit_data(form.kind, form.value),
+                # A field left empty may be left out of the data: an optional one still
+                # submits, as empty, rather than reading as the button pressed again.
+                "data": {**submit_data(form.kind, form.value), JUSTIFICATION: ""},
                 "style": "positive",
             }
         ],

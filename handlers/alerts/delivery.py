@@ -63,6 +63,10 @@ class DeliveryPolicy:
         return max(self.first_wait_s / 2, ceiling * jitter)
 
 
+class NotConfigured(DeliveryFailed):
+    """The message's platform has no messenger in this process."""
+
+
 class Delivery:
     """One worker (a server runs one; `escalations run` runs one until nothing is due)."""
 
@@ -155,7 +159,7 @@ class Delivery:
     async def _attempt(self, m: OutboxMessage) -> None:
         messenger = self._messengers.get(m.platform)
         if messenger is None:
-            raise DeliveryFailed(f"{m.platform} is not configured", permanent=True)
+            raise NotConfigured(f"{m.platform} is not configured here", permanent=True)
         async with self._tx.read() as uow:
             to = await _destination(uow, m)
             original = None if m.edits is None else await uow.outbox.get(m.org_id, m.edits)
@@ -186,7 +190,8 @@ class Delivery:
             log.warning(
                 "delivery: message=%s parked after %d attempts: %s", m.id, attempts, e.reason
             )
-            await self._record(lambda uow: _park(uow, m, attempts, e.reason, self._now()))
+            report = not isinstance(e, NotConfigured)
+            await self._record(lambda uow: _park(uow, m, attempts, e.reason, self._now(), report))
             return
         wait = self._policy.backoff(attempts, self._jitter())
         log.info(
@@ -227,10 +232,11 @@ async def _destination(uow: UnitOfWork, m: OutboxMessage) -> Destination:
 
 
 async def _park(
-    uow: UnitOfWork, m: OutboxMessage, attempts: int, error: str, at: dt.datetime
+    uow: UnitOfWork, m: OutboxMessage, attempts: int, error: str, at: dt.datetime, report: bool
 ) -> None:
     """Failed for good: kept for `outbox retry`, audited, and the admins are told (except of
-    a failed report, which would only fail again)."""
+    a failed report, which would only fail again, and of a platform this server does not
+    run, which is the set-up, not a fault: people on Slack and Teams are told on each)."""
     await uow.outbox.park(m.id, error, at)
     entry = audit.DeliveryParked(
         message=m.id,
@@ -241,11 +247,11 @@ async def _park(
         error=error,
     )
     await uow.audit.append(m.org_id, entry, "system:delivery", at)
-    if m.topic == PARKED:
+    if m.topic == PARKED or not report:
         return
     admins = await uow.people.with_role(m.org_id, StaffRole.ADMIN)
     body = encode(messages.parked(m.topic, m.platform, m.kind, m.target, attempts, error))
-    report = [
+    told = [
         NewMessage(
             key=f"parked:{m.id}:{at.isoformat()}:{d.platform}:{d.id}",
             topic=PARKED,
@@ -258,4 +264,4 @@ async def _park(
         )
         for d in await routing.privately(uow, admins)
     ]
-    await uow.outbox.add(m.org_id, report, at)
+    await uow.outbox.add(m.org_id, told, at)

@@ -505,6 +505,7 @@ def acknowledge_form(nqsw: PersonRecord, breach: int, length: tuple[int, int]) -
         value=ActionValue(breach=breach),
         min_length=0,
         max_length=length[1],
+        label="Plan (optional)",
     )
     return Reply(text=f"Acknowledge {nqsw.display_name}'s breach", form=form)
 
@@ -522,6 +523,7 @@ def resolve_form(nqsw: PersonRecord, breach: int, length: tuple[int, int]) -> Re
         value=ActionValue(breach=breach),
         min_length=length[0],
         max_length=length[1],
+        label="Reason",
     )
     return Reply(text=f"Resolve {nqsw.display_name}'s breach", form=form)
 

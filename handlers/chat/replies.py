@@ -101,7 +101,8 @@ class Button:
 
 @dataclass(frozen=True, slots=True)
 class Form:
-    """Ask the person for a justification before acting (a modal, a card, an HTML form)."""
+    """Ask the person for a few words before acting (a modal, a card, an HTML form): an
+    exception's justification, a breach's plan (optional: `min_length` 0) or reason."""
 
     kind: ActionKind
     title: str
@@ -110,6 +111,8 @@ class Form:
     value: ActionValue
     min_length: int
     max_length: int
+    label: str = "Justification"
+    """What the field is called where the platform shows a label beside the prompt."""
 
 
 @dataclass(frozen=True, slots=True)

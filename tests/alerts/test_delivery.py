@@ -5,7 +5,7 @@ original, pacing per conversation, and leases that outlive a dead worker."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -64,6 +64,23 @@ async def stored(tx: Storage, org: str, key: str) -> OutboxMessage:
         found = await uow.outbox.get(org, key)
     assert found is not None
     return found
+
+
+async def _admin(tx: Storage, org: str) -> None:
+    """ADM-1, an admin on Slack (UADMIN): who is told of what is parked."""
+    async with tx.write() as uow:
+        await uow.people.upsert(
+            org,
+            "ADM-1",
+            display_name="Ada Admin",
+            roles=[StaffRole.ADMIN],
+            team_ref=None,
+            manager_ref=None,
+            occurred_at=T0,
+        )
+        admin = await uow.people.get(org, "ADM-1")
+        assert admin is not None
+        await uow.directory.link(admin.id, "slack", "T1", "UADMIN")
 
 
 def worker(
@@ -136,19 +153,7 @@ async def test_a_429_waits_as_long_as_asked_and_is_not_counted_as_an_attempt(
 async def test_the_last_attempt_or_a_hopeless_one_parks_it_audited_and_the_admins_told(
     storage: Storage, org: str, permanent: bool
 ) -> None:
-    async with storage.write() as uow:
-        await uow.people.upsert(
-            org,
-            "ADM-1",
-            display_name="Ada Admin",
-            roles=[StaffRole.ADMIN],
-            team_ref=None,
-            manager_ref=None,
-            occurred_at=T0,
-        )
-        admin = await uow.people.get(org, "ADM-1")
-        assert admin is not None
-        await uow.directory.link(admin.id, "slack", "T1", "UADMIN")
+    await _admin(storage, org)
     clock = Clock()
     await queue(storage, org, message("m"))
     d, out = worker(storage, clock)
@@ -243,3 +248,21 @@ async def test_a_report_that_cannot_be_delivered_is_parked_and_not_reported_agai
     async with storage.read() as uow:
         depth = await uow.outbox.depth(clock())
     assert (depth.pending, depth.failed) == (0, 1)
+
+
+async def test_a_platform_this_server_does_not_run_is_parked_without_a_report(
+    storage: Storage, org: str
+) -> None:
+    """Someone on Slack and Teams is told on each; where only Slack runs, the Teams copy is
+    parked (listed, re-sendable once Teams is set up) and no admin is told of each one."""
+    await _admin(storage, org)
+    clock = Clock()
+    teams = replace(message("t"), platform="teams")
+    await queue(storage, org, teams)
+    d, out = worker(storage, clock)
+    assert await d.drain() == 1
+    m = await stored(storage, org, "t")
+    assert (m.status, m.last_error) == ("failed", "teams is not configured here")
+    async with storage.read() as uow:
+        depth = await uow.outbox.depth(clock())
+    assert (depth.pending, depth.failed) == (0, 1) and out.sent == []
