@@ -18,7 +18,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-slack clean
+.PHONY: run test lint bench bench-slack bench-alerts clean
 
 # A .venv made by another interpreter (an older Python) is rebuilt from scratch: the stamp
 # records the version it was installed with.
@@ -61,6 +61,11 @@ bench: $(STAMP)
 # Signed /allocate slash commands through the whole server, against a bare bolt ack.
 bench-slack: $(STAMP)
 	$(BIN)/python bench/slack_bench.py
+
+# Breach alerts (issue 9): step-up to channel latency on SQLite, then 3 replicas on PostgreSQL
+# (when it answers) through a failing Slack and Teams, one killed mid-delivery.
+bench-alerts: $(STAMP)
+	$(BIN)/python bench/alerts_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

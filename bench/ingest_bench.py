@@ -45,7 +45,7 @@ from standardwebhooks import Webhook
 
 from bot.app import build_app
 from bot.policy_source import read_policy
-from bot.services import bootstrap
+from bot.services import bootstrap, utcnow
 from bot.settings import Settings
 from handlers import admin
 from storage.db import Database, connect
@@ -118,8 +118,14 @@ def start_server(url: str, schema: str | None) -> Server:
 
 
 class Sender:
-    def __init__(self, session: aiohttp.ClientSession, port: int) -> None:
+    """`now`: the time events are stamped and signed with; the server checks the signature's
+    timestamp against its own clock, which a bench may pin (alerts_bench)."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, port: int, now: Callable[[], dt.datetime] = utcnow
+    ) -> None:
         self.session = session
+        self.now = now
         self.url = f"http://127.0.0.1:{port}/webhooks/case-events"
         self.webhook = Webhook(SECRET)
         self.statuses: dict[int, int] = {}
@@ -134,7 +140,7 @@ class Sender:
         body = json.dumps(
             {
                 "type": type_,
-                "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
+                "occurred_at": self.now().isoformat(),
                 "org": ORG,
                 "data": data,
             }
@@ -142,7 +148,7 @@ class Sender:
         msg_id = f"msg_{uuid.uuid4().hex}"
         elapsed = 0.0
         for attempt in range(attempts):
-            now = dt.datetime.now(dt.UTC)
+            now = self.now()
             headers = {
                 "webhook-id": msg_id,
                 "webhook-timestamp": str(int(now.timestamp())),
@@ -255,10 +261,10 @@ async def interactive(
             await asyncio.wait_for(stop.wait(), max(0.0, interval - elapsed))
 
 
-async def prepare(url: str, schema: str | None) -> str:
+async def prepare(url: str, schema: str | None, now: Callable[[], dt.datetime] = utcnow) -> str:
     """Migrate, create the organisation on the preset and a token; returns the token."""
     database = _database(url, schema)
-    services = bootstrap(Settings(DATABASE_URL=url), database=database)
+    services = bootstrap(Settings(DATABASE_URL=url), database=database, now=now)
     try:
         await services.migrate()
         policy, yaml_text = read_policy(PRESET)
