@@ -30,6 +30,9 @@ log = logging.getLogger("caseload_bot.delivery")
 
 Clock = Callable[[], dt.datetime]
 
+PAST_TURN_S = 0.05
+"""How long past the last put-back turn `drain` looks again (its due time is a moment later)."""
+
 PARKED = "delivery_failed"
 """The topic of the admins' report of a parked message (never itself reported)."""
 
@@ -48,8 +51,9 @@ class DeliveryPolicy:
     lease_s: float = 60.0
     """How long a claim holds a message; a worker that dies is replaced after this."""
     batch: int = 50
-    pace_wait_s: float = 1.0
-    """The longest a send waits for its conversation's turn; a later turn is requeued."""
+    pace_wait_s: float = 0.0
+    """The longest a send waits for its conversation's turn; a later turn is requeued, due
+    then. Waiting would hold the whole round (and every other conversation) back."""
     edit_wait_s: float = 5.0
     """How long an edit waits for its original to be sent before looking again."""
     pace_s: Mapping[Platform, float] = field(default_factory=lambda: dict(PACE_S))
@@ -88,6 +92,10 @@ class Delivery:
         self._jitter = jitter
         self._next_send: dict[tuple[Platform, str], float] = {}
         """When each conversation may next be sent to (loop time)."""
+        self.tried = 0
+        """Sends attempted so far (a message put back for its turn is not one)."""
+        self._paced_until = 0.0
+        """The last turn a message was put back for (loop time): `drain` waits for it."""
 
     async def deliver_due(self) -> int:
         """Claim one batch of what is due and try each once; returns how many were claimed."""
@@ -118,15 +126,18 @@ class Delivery:
                     await asyncio.wait_for(stop.wait(), idle_s)
 
     async def drain(self, rounds: int = 1000) -> int:
-        """Deliver until nothing is due now (retries falling due within the run included,
-        as the clock moves on); returns how many sends were tried."""
-        total = 0
+        """Deliver until nothing is due now, waiting out the turns of what pacing put back
+        (the clock must move on for those to fall due); returns how many sends it tried."""
+        tried = self.tried
+        loop = asyncio.get_running_loop()
         for _ in range(rounds):
-            claimed = await self.deliver_due()
-            total += claimed
-            if not claimed:
+            if await self.deliver_due():
+                continue
+            wait = self._paced_until - loop.time()
+            if wait < -PAST_TURN_S:
                 break
-        return total
+            await asyncio.sleep(max(0.0, wait) + PAST_TURN_S)
+        return self.tried - tried
 
     # --- one message -------------------------------------------------------------------
 
@@ -137,17 +148,18 @@ class Delivery:
         loop = asyncio.get_running_loop()
         for m in ms:
             key = (m.platform, m.target)
-            turn = max(self._next_send.get(key, 0.0), loop.time())
-            self._next_send[key] = turn + self._policy.pace(m.platform)
-            wait = turn - loop.time()
+            wait = self._next_send.get(key, 0.0) - loop.time()
             if wait > self._policy.pace_wait_s:
+                self._paced_until = max(self._paced_until, loop.time() + wait)
                 await self._postpone(m, wait)
                 continue
             if wait > 0:
                 await asyncio.sleep(wait)
+            self._next_send[key] = loop.time() + self._policy.pace(m.platform)
             await self._send(m)
 
     async def _send(self, m: OutboxMessage) -> None:
+        self.tried += 1
         try:
             await self._attempt(m)
         except DeliveryFailed as e:

@@ -5,7 +5,10 @@ Teams messengers are tested against fakes of the platforms' HTTP APIs.)"""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from handlers.alerts.messenger import DeliveryFailed, Destination, Posted
@@ -47,3 +50,9 @@ class RecordingMessenger:
 
     def texts(self) -> list[str]:
         return [s.message.text for s in self.sent]
+
+
+def moving(at: dt.datetime) -> Callable[[], dt.datetime]:
+    """A clock that starts at `at` and moves on in real time (paced sends fall due)."""
+    started = time.monotonic()
+    return lambda: at + dt.timedelta(seconds=time.monotonic() - started)

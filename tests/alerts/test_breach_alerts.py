@@ -19,7 +19,7 @@ from handlers.chat.turn import parse_action, respond
 from handlers.events import parse_event
 from handlers.ports import BreachRecord, OutboxMessage
 from storage.repositories import Storage
-from tests.alerts.recording import RecordingMessenger
+from tests.alerts.recording import RecordingMessenger, moving
 from tests.chat.harness import command, plain, seed
 from tests.chat.world import AAD, NOW, STOKE, USERS, slack
 
@@ -68,7 +68,7 @@ async def world(tx: Storage) -> Storage:
 
 def delivery(tx: Storage, at: dt.datetime) -> tuple[Delivery, RecordingMessenger]:
     slack_out, teams_out = RecordingMessenger("slack"), RecordingMessenger("teams")
-    d = Delivery(tx, {"slack": slack_out, "teams": teams_out}, lambda: at, name="test")
+    d = Delivery(tx, {"slack": slack_out, "teams": teams_out}, moving(at), name="test")
     slack_out.sent = teams_out.sent  # one list: the order across platforms is kept
     return d, slack_out
 

@@ -214,7 +214,7 @@ async def test_one_conversation_is_paced_and_others_go_alongside(
 ) -> None:
     clock = Clock()
     await queue(storage, org, message("a1", "A"), message("a2", "A"), message("b1", "B"))
-    paced = DeliveryPolicy(pace_s={"slack": 0.2, "teams": 0.2})
+    paced = DeliveryPolicy(pace_s={"slack": 0.2, "teams": 0.2}, pace_wait_s=1.0)
     d, out = worker(storage, clock, paced)
     await d.drain()
     at = {s.message.text: s.at for s in out.sent}
@@ -266,3 +266,16 @@ async def test_a_platform_this_server_does_not_run_is_parked_without_a_report(
     async with storage.read() as uow:
         depth = await uow.outbox.depth(clock())
     assert (depth.pending, depth.failed) == (0, 1) and out.sent == []
+
+
+async def test_a_turn_not_yet_come_is_requeued_at_it_rather_than_waited_for(
+    storage: Storage, org: str
+) -> None:
+    clock = Clock()
+    await queue(storage, org, message("a1", "A"), message("a2", "A"), message("b1", "B"))
+    d, out = worker(storage, clock, DeliveryPolicy(pace_s={"slack": 1.0, "teams": 1.0}))
+    assert await d.deliver_due() == 3
+    assert sorted(out.texts()) == ["message a1", "message b1"]
+    later = await stored(storage, org, "a2")
+    assert (later.status, later.attempts) == ("pending", 0)
+    assert T0 + dt.timedelta(seconds=0.9) <= later.due_at <= T0 + dt.timedelta(seconds=1.1)

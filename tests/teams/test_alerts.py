@@ -19,6 +19,7 @@ from handlers.alerts.delivery import Delivery
 from handlers.chat.replies import ActionKind
 from handlers.ports import BreachRecord, OutboxMessage
 from storage.db import Database
+from tests.alerts.recording import moving
 from tests.chat.world import AAD, CP9_HELD, NOW, STOKE, before_the_breaches
 from tests.http.conftest import SECRET, sign
 from tests.teams.conftest import BOT_NAME, CHANNEL, Teams, start
@@ -85,7 +86,7 @@ def sent_to(teams: Teams, conversation: str) -> list[dict[str, Any]]:
 
 async def test_the_alert_is_a_card_in_the_channel_and_im_on_it_edits_it(teams: Teams) -> None:
     breach = await open_breach(teams)
-    delivery = Delivery(teams.storage, {"teams": teams.edge.messenger}, lambda: NOW, name="e2e")
+    delivery = Delivery(teams.storage, {"teams": teams.edge.messenger}, moving(NOW), name="e2e")
     assert await delivery.drain() == 8, "two breaches: the channel, TM-1, AL-1, NQ-4"
     cards = sent_to(teams, CHANNEL)
     assert [c["fallbackText"].split("\n")[0] for c in cards] == [TEXT, TEXT]
