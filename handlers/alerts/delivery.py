@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from handlers import audit
 from handlers.alerts import messages, routing
-from handlers.alerts.body import decode, encode
+from handlers.alerts.body import decode
 from handlers.alerts.messenger import DeliveryFailed, Destination, Messenger, Posted
-from handlers.ports import NewMessage, OutboxMessage, Platform, Transactions, UnitOfWork
+from handlers.ports import OutboxMessage, Platform, Transactions, UnitOfWork
 from policy import StaffRole
 
 log = logging.getLogger("caseload_bot.delivery")
@@ -262,18 +262,8 @@ async def _park(
     if m.topic == PARKED or not report:
         return
     admins = await uow.people.with_role(m.org_id, StaffRole.ADMIN)
-    body = encode(messages.parked(m.topic, m.platform, m.kind, m.target, attempts, error))
-    told = [
-        NewMessage(
-            key=f"parked:{m.id}:{at.isoformat()}:{d.platform}:{d.id}",
-            topic=PARKED,
-            platform=d.platform,
-            tenant=d.tenant,
-            kind=d.kind,
-            target=d.id,
-            body=body,
-            due_at=at,
-        )
-        for d in await routing.privately(uow, admins)
-    ]
+    body = messages.parked(m.topic, m.platform, m.kind, m.target, attempts, error)
+    told = await routing.to_people(
+        uow, list(admins), f"parked:{m.id}:{at.isoformat()}", PARKED, body, at
+    )
     await uow.outbox.add(m.org_id, told, at)

@@ -4,10 +4,13 @@ the NQSW; a ladder step to the people holding the roles it names."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 
+from handlers.alerts.body import encode
 from handlers.alerts.messenger import Destination
-from handlers.ports import PersonRecord, TeamRecord, UnitOfWork
+from handlers.chat.replies import Reply
+from handlers.ports import NewMessage, PersonRecord, TeamRecord, UnitOfWork
 from policy import StaffRole
 
 TEAM_ROLES = frozenset(
@@ -86,3 +89,32 @@ async def channels_of(
                 seen.add((d.platform, d.id))
                 out.append(d)
     return out
+
+
+async def to_people(
+    uow: UnitOfWork,
+    people: list[PersonRecord],
+    key: str,
+    topic: str,
+    body: Reply,
+    due: dt.datetime,
+    *,
+    breach_id: int | None = None,
+) -> list[NewMessage]:
+    """One message to each of these people privately, keyed `key` per destination."""
+    text = encode(body)
+    unique = list({p.id: p for p in people}.values())
+    return [
+        NewMessage(
+            key=f"{key}:{d.platform}:{d.id}",
+            topic=topic,
+            platform=d.platform,
+            tenant=d.tenant,
+            kind=d.kind,
+            target=d.id,
+            body=text,
+            due_at=due,
+            breach_id=breach_id,
+        )
+        for d in await privately(uow, unique)
+    ]

@@ -13,9 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from handlers.alerts import breach_alerts, messages, routing
-from handlers.alerts.body import encode
 from handlers.breaches import refresh_breaches
-from handlers.chat.replies import Reply
 from handlers.events import event_day
 from handlers.policy_cache import compiled_policy
 from handlers.ports import (
@@ -132,7 +130,7 @@ async def _reminders(
         people = [nqsw, *managers, *await routing.holders(uow, nqsw, (StaffRole.ASSESSOR,))]
         state = "overdue" if r.overdue else "soon"
         body = messages.review_due(nqsw, r.month, r.due, r.overdue)
-        out += await _to(
+        out += await routing.to_people(
             uow, people, f"review:{nqsw.id}:{r.month}:{state}", "review_due", body, due
         )
     if policy.supervision is not None:
@@ -141,7 +139,9 @@ async def _reminders(
         if s is not None and s.overdue and s.due is not None:
             body = messages.supervision_due(nqsw, last, s.due, s.band.frequency)
             key = f"supervision:{nqsw.id}:{s.due.isoformat()}"
-            out += await _to(uow, [nqsw, *managers], key, "supervision_due", body, due)
+            out += await routing.to_people(
+                uow, [nqsw, *managers], key, "supervision_due", body, due
+            )
     external = policy.external_cases
     if external is not None:
         reached = month_date(worker, policy, external.identified_by_month)
@@ -151,7 +151,7 @@ async def _reminders(
                 people = [nqsw, *managers, *await routing.holders(uow, nqsw, (StaffRole.ASSESSOR,))]
                 body = messages.external_case_due(nqsw, reached, external)
                 key = f"external:{nqsw.id}:{external.identified_by_month}"
-                out += await _to(uow, people, key, "external_case_due", body, due)
+                out += await routing.to_people(uow, people, key, "external_case_due", body, due)
     await uow.outbox.add(org.id, out, now)
 
 
@@ -171,33 +171,7 @@ async def _breach_reminder(
     key = f"breach:{record.id}:{breach_alerts.REMINDER}:{day.isoformat()}"
     body = messages.reminder(f)
     due = next_posting_time(now)
-    out = await _to(uow, managers, key, breach_alerts.REMINDER, body, due, breach_id=record.id)
+    out = await routing.to_people(
+        uow, managers, key, breach_alerts.REMINDER, body, due, breach_id=record.id
+    )
     await uow.outbox.add(org.id, out, now)
-
-
-async def _to(
-    uow: UnitOfWork,
-    people: list[PersonRecord],
-    key: str,
-    topic: str,
-    body: Reply,
-    due: dt.datetime,
-    *,
-    breach_id: int | None = None,
-) -> list[NewMessage]:
-    text = encode(body)
-    unique = list({p.id: p for p in people}.values())
-    return [
-        NewMessage(
-            key=f"{key}:{d.platform}:{d.id}",
-            topic=topic,
-            platform=d.platform,
-            tenant=d.tenant,
-            kind=d.kind,
-            target=d.id,
-            body=text,
-            due_at=due,
-            breach_id=breach_id,
-        )
-        for d in await routing.privately(uow, unique)
-    ]
