@@ -22,7 +22,7 @@ and HTTP stacks (a second or more), which matters to scripts that call them per 
 def areas(argv: Sequence[str]) -> list[Register]:
     if argv[:1] and argv[0] in POLICY_ONLY:
         return [cli_policy.register]
-    from bot import cli_db, cli_import, cli_outbox, cli_serve, cli_teams
+    from bot import cli_db, cli_import, cli_outbox, cli_report, cli_serve, cli_teams
 
     return [
         cli_policy.register,
@@ -30,6 +30,7 @@ def areas(argv: Sequence[str]) -> list[Register]:
         cli_serve.register,
         cli_import.register,
         cli_outbox.register,
+        cli_report.register,
         cli_teams.register,
     ]
 

@@ -267,6 +267,42 @@ class OutboxDepth:
     """The due time of the oldest pending message that is due, for the metrics' age."""
 
 
+@dataclass(frozen=True, slots=True)
+class NqswFacts:
+    """An NQSW on the ASYE with what a caseload report counts of them on one day."""
+
+    person: PersonRecord
+    worker: Worker
+    caseload: tuple[Case, ...]
+    last_supervision: dt.date | None
+
+
+BreachEventKind = Literal["opened", "acknowledged", "resolved"]
+
+
+@dataclass(frozen=True, slots=True)
+class BreachEvent:
+    """A breach found, acknowledged or resolved, as the audit trail recorded it: rates over
+    time, and which breaches were open at the end of a past period, come from here."""
+
+    at: dt.datetime
+    kind: BreachEventKind
+    worker: str
+    """The NQSW's person ref."""
+    rule: str
+    clause: str | None
+    """On openings and resolutions."""
+    cases: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPicture:
+    teams: tuple[TeamRecord, ...]
+    nqsws: tuple[NqswFacts, ...]
+    breach_events: tuple[BreachEvent, ...]
+    """Oldest first, of the NQSWs in `nqsws` only."""
+
+
 class OrganisationsPort(Protocol):
     async def get(self, org_id: str) -> OrgRecord | None: ...
 
@@ -663,6 +699,16 @@ class ChatChannelsPort(Protocol):
         ...
 
 
+class ReportsPort(Protocol):
+    async def picture(
+        self, org_id: str, team_id: int | None, on: dt.date, until: dt.datetime
+    ) -> ReportPicture:
+        """Every NQSW on the ASYE in the organisation (or in one team) with their caseload
+        on `on`, and the breach events recorded up to `until`: a few statements whatever
+        the organisation's size."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -696,6 +742,8 @@ class UnitOfWork(Protocol):
     def supervisions(self) -> SupervisionsPort: ...
     @property
     def runs(self) -> RunsPort: ...
+    @property
+    def reports(self) -> ReportsPort: ...
 
 
 class Transactions(Protocol):

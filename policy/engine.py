@@ -616,9 +616,6 @@ def _limit_effect(limit: Limit, others: list[Case], proposal: Case) -> tuple[Out
 def entitlements(compiled: CompiledPolicy, request: CaseloadRequest) -> Entitlements:
     _check_caseload(compiled, request.caseload)
     standing = _standing(compiled, request.on, request.worker)
-    held = {
-        unit: (total, value) for unit, total, value in _held(compiled, standing, request.caseload)
-    }
     rows: list[Entitlement] = []
     for wt in compiled.policy.work_types:
         variants: list[tuple[str, ...]] = [()]
@@ -628,23 +625,36 @@ def entitlements(compiled: CompiledPolicy, request: CaseloadRequest) -> Entitlem
                     variants.append((flag,))
         for flags in variants:
             rows.append(_entitlement(compiled, standing, wt.id, flags))
-    lead_children = float(sum(c.children for c in request.caseload if c.role is Role.LEAD))
+    return Entitlements(
+        round(standing.months, 2),
+        _capacity(compiled, standing, request.caseload),
+        tuple(rows),
+        compiled.policy.id,
+        compiled.policy.version,
+    )
+
+
+def capacity(compiled: CompiledPolicy, request: CaseloadRequest) -> Capacity:
+    """The caseload against the caps in force on the day, without the per-work-type table:
+    what a report needs of each of thousands of NQSWs."""
+    _check_caseload(compiled, request.caseload)
+    return _capacity(compiled, _standing(compiled, request.on, request.worker), request.caseload)
+
+
+def _capacity(
+    compiled: CompiledPolicy, standing: _Standing, caseload: tuple[Case, ...]
+) -> Capacity:
+    held = {unit: (total, value) for unit, total, value in _held(compiled, standing, caseload)}
+    lead_children = float(sum(c.children for c in caseload if c.role is Role.LEAD))
     children, children_cap = held.get("children", (lead_children, None))
     points, points_cap = held.get("points", (0.0, None))
-    capacity = Capacity(
+    return Capacity(
         children=int(children),
         children_cap=children_cap,
         children_remaining=_room(children, children_cap),
         points=points,
         points_cap=points_cap,
         points_remaining=_room(points, points_cap),
-    )
-    return Entitlements(
-        round(standing.months, 2),
-        capacity,
-        tuple(rows),
-        compiled.policy.id,
-        compiled.policy.version,
     )
 
 

@@ -43,7 +43,6 @@ from handlers.ports import (
     AllocationRecord,
     BreachChange,
     BreachRecord,
-    BreachStatus,
     CaseRecord,
     ChannelRecord,
     ChatIdentityRecord,
@@ -77,6 +76,8 @@ from storage.models import (
     WebhookSecret,
 )
 from storage.outbox import Outbox, Runs, Supervisions
+from storage.records import UNRESOLVED, breach_of, breach_record, team_record
+from storage.reports import Reports
 
 STUB_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 """`occurred_at` of rows created only because something referred to them: any event wins."""
@@ -201,18 +202,6 @@ class Organisations:
 # --- teams -----------------------------------------------------------------------------
 
 
-def _team_record(row: Team) -> TeamRecord:
-    return TeamRecord(
-        id=row.id,
-        org_id=row.org_id,
-        ref=row.ref,
-        name=row.name,
-        kind=row.kind,
-        slack_channel_id=row.slack_channel_id,
-        teams_channel_id=row.teams_channel_id,
-    )
-
-
 class Teams:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -222,11 +211,11 @@ class Teams:
 
     async def get_by_id(self, team_id: int) -> TeamRecord | None:
         row = await self._s.get(Team, team_id)
-        return None if row is None else _team_record(row)
+        return None if row is None else team_record(row)
 
     async def get(self, org_id: str, ref: str) -> TeamRecord | None:
         row = await self._row(org_id, ref)
-        return None if row is None else _team_record(row)
+        return None if row is None else team_record(row)
 
     async def ensure(self, org_id: str, ref: str) -> int:
         """The team's id, creating a placeholder that any later event will fill in."""
@@ -800,33 +789,6 @@ class Allocations:
 # --- breaches --------------------------------------------------------------------------
 
 
-def _breach(row: BreachRow) -> Breach:
-    return Breach(
-        row.rule_id, row.clause, row.summary, row.detail, row.remedy, tuple(row.case_refs)
-    )
-
-
-def _breach_record(row: BreachRow) -> BreachRecord:
-    return BreachRecord(
-        id=row.id,
-        org_id=row.org_id,
-        person_id=row.person_id,
-        breach=_breach(row),
-        status=cast(BreachStatus, row.status),
-        opened_at=row.opened_at,
-        acknowledged_at=row.acknowledged_at,
-        acknowledged_by=row.acknowledged_by,
-        plan=row.plan,
-        resolved_at=row.resolved_at,
-        resolved_by=row.resolved_by,
-        resolution=row.resolution,
-        escalated_step=row.escalated_step,
-    )
-
-
-_UNRESOLVED = BreachRow.status.in_(("open", "acknowledged"))
-
-
 class Breaches:
     """At most one unresolved (open or acknowledged) breach per (person, rule); a resolved
     one keeps its history. Changes to one breach lock its row first (PostgreSQL), so two
@@ -838,13 +800,13 @@ class Breaches:
     async def _unresolved_rows(self, person_id: int) -> list[BreachRow]:
         rows = await self._s.scalars(
             select(BreachRow)
-            .where(BreachRow.person_id == person_id, _UNRESOLVED)
+            .where(BreachRow.person_id == person_id, UNRESOLVED)
             .order_by(BreachRow.rule_id)
         )
         return list(rows)
 
     async def open_for(self, person_id: int) -> tuple[Breach, ...]:
-        return tuple(_breach(r) for r in await self._unresolved_rows(person_id))
+        return tuple(breach_of(r) for r in await self._unresolved_rows(person_id))
 
     async def _set_aside(self, person_id: int, rules: list[str]) -> dict[str, set[str]]:
         """The cases of each rule's latest breach, where a person resolved that one by hand."""
@@ -880,8 +842,8 @@ class Breaches:
         for row in current.values():
             row.status, row.resolved_at = "resolved", at
         await self._s.flush()
-        return tuple(BreachChange("opened", _breach(r), r.id) for r in opened) + tuple(
-            BreachChange("resolved", _breach(r), r.id) for r in current.values()
+        return tuple(BreachChange("opened", breach_of(r), r.id) for r in opened) + tuple(
+            BreachChange("resolved", breach_of(r), r.id) for r in current.values()
         )
 
     async def _locked(self, breach_id: int) -> BreachRow | None:
@@ -895,15 +857,15 @@ class Breaches:
 
     async def get(self, breach_id: int) -> BreachRecord | None:
         row = await self._s.get(BreachRow, breach_id)
-        return None if row is None else _breach_record(row)
+        return None if row is None else breach_record(row)
 
     async def unresolved(self, org_id: str) -> tuple[BreachRecord, ...]:
         rows = await self._s.scalars(
             select(BreachRow)
-            .where(BreachRow.org_id == org_id, _UNRESOLVED)
+            .where(BreachRow.org_id == org_id, UNRESOLVED)
             .order_by(BreachRow.opened_at, BreachRow.id)
         )
-        return tuple(_breach_record(r) for r in rows)
+        return tuple(breach_record(r) for r in rows)
 
     async def acknowledge(
         self, breach_id: int, by: int, plan: str | None, at: dt.datetime
@@ -919,7 +881,7 @@ class Breaches:
             plan,
         )
         await self._s.flush()
-        return _breach_record(row)
+        return breach_record(row)
 
     async def resolve(
         self, breach_id: int, by: int, reason: str, at: dt.datetime
@@ -929,7 +891,7 @@ class Breaches:
             return None
         row.status, row.resolved_at, row.resolved_by, row.resolution = "resolved", at, by, reason
         await self._s.flush()
-        return _breach_record(row)
+        return breach_record(row)
 
     async def escalate(self, breach_id: int, step: int, at: dt.datetime) -> bool:
         row = await self._locked(breach_id)
@@ -1165,6 +1127,7 @@ class Store:
         self.outbox = Outbox(session)
         self.supervisions = Supervisions(session)
         self.runs = Runs(session)
+        self.reports = Reports(session)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ from handlers.ports import (
     AllocationRecord,
     AuditRow,
     BreachChange,
+    BreachEvent,
+    BreachEventKind,
     BreachRecord,
     CaseRecord,
     ChainProblem,
@@ -31,11 +33,13 @@ from handlers.ports import (
     ChatIdentityRecord,
     Checkpoint,
     NewMessage,
+    NqswFacts,
     OrgRecord,
     OutboxDepth,
     OutboxMessage,
     PersonRecord,
     Platform,
+    ReportPicture,
     Source,
     TeamRecord,
     TokenRecord,
@@ -942,6 +946,69 @@ class FakeRuns:
         return True
 
 
+BREACH_EVENTS: dict[str, BreachEventKind] = {
+    "breach_opened": "opened",
+    "breach_acknowledged": "acknowledged",
+    "breach_resolved": "resolved",
+}
+
+
+class FakeReports:
+    """The report's picture assembled from the other fakes, one person at a time."""
+
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+        self._people = FakePeople(state)
+        self._allocations = FakeAllocations(state)
+
+    async def picture(
+        self, org_id: str, team_id: int | None, on: dt.date, until: dt.datetime
+    ) -> ReportPicture:
+        nqsws: list[NqswFacts] = []
+        for person in sorted((r.value for r in self._db.people.values()), key=lambda p: p.ref):
+            if person.org_id != org_id or team_id not in (None, person.team_id):
+                continue
+            worker = await self._people.asye_worker(person.id)
+            if worker is None:
+                continue
+            last = max(
+                (d for pid, d in self._db.supervisions if pid == person.id and d <= on),
+                default=None,
+            )
+            caseload = await self._allocations.caseload(person.id, on)
+            nqsws.append(NqswFacts(person, worker, caseload, last))
+        refs = {n.person.ref for n in nqsws}
+        events = []
+        for row in self._db.audit.get(org_id, []):
+            kind = BREACH_EVENTS.get(row.kind)
+            if kind is not None and row.at <= until:
+                data = json.loads(row.data)
+                if data["worker"] in refs:
+                    events.append(
+                        BreachEvent(
+                            row.at,
+                            kind,
+                            data["worker"],
+                            data["rule"],
+                            data.get("clause"),
+                            tuple(data["cases"]),
+                        )
+                    )
+        teams = sorted(
+            (
+                r.value
+                for r in self._db.teams.values()
+                if r.value.org_id == org_id and team_id in (None, r.value.id)
+            ),
+            key=lambda t: t.ref,
+        )
+        return ReportPicture(
+            teams=tuple(teams),
+            nqsws=tuple(nqsws),
+            breach_events=tuple(events),
+        )
+
+
 class FakeStore:
     """The repositories of one transaction, over one copy of the state."""
 
@@ -957,6 +1024,7 @@ class FakeStore:
         self.audit = FakeAuditLog(state)
         self.tokens = FakeTokens(state)
         self.webhook_secrets = FakeWebhookSecrets(state)
+        self.reports = FakeReports(state)
         self.channels = FakeChannels(state)
         self.outbox = FakeOutbox(state)
         self.supervisions = FakeSupervisions(state)

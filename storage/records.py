@@ -1,0 +1,48 @@
+"""Rows as the records the ports speak in, for the repositories and the report reads."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from handlers.ports import BreachRecord, BreachStatus, TeamRecord
+from policy import Breach
+from storage.models import BreachRow, Team
+
+
+def team_record(row: Team) -> TeamRecord:
+    return TeamRecord(
+        id=row.id,
+        org_id=row.org_id,
+        ref=row.ref,
+        name=row.name,
+        kind=row.kind,
+        slack_channel_id=row.slack_channel_id,
+        teams_channel_id=row.teams_channel_id,
+    )
+
+
+def breach_of(row: BreachRow) -> Breach:
+    return Breach(
+        row.rule_id, row.clause, row.summary, row.detail, row.remedy, tuple(row.case_refs)
+    )
+
+
+def breach_record(row: BreachRow) -> BreachRecord:
+    return BreachRecord(
+        id=row.id,
+        org_id=row.org_id,
+        person_id=row.person_id,
+        breach=breach_of(row),
+        status=cast(BreachStatus, row.status),
+        opened_at=row.opened_at,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        plan=row.plan,
+        resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by,
+        resolution=row.resolution,
+        escalated_step=row.escalated_step,
+    )
+
+
+UNRESOLVED = BreachRow.status.in_(("open", "acknowledged"))
