@@ -23,10 +23,11 @@ from policy import (
     InputError,
     Role,
     capacity,
+    programme_months,
     review_reminders,
     supervision_due,
 )
-from policy.progress import progress
+from policy.clock import clock_rate, months_of_practice
 
 WEEKS_SHOWN = 12
 """The charts' window: a quarter of weekly points."""
@@ -215,7 +216,8 @@ def _row(
 ) -> NqswRow:
     policy = compiled.policy
     worker, caseload = facts.worker, facts.caseload
-    standing = progress(compiled, on, worker)
+    rate = clock_rate(policy.programme, worker.fte)
+    month = months_of_practice(on, worker.asye_start, worker.clock_pauses(), rate)
     team = teams.get(facts.person.team_id) if facts.person.team_id is not None else None
     problem: str | None = None
     children: int = sum(c.children for c in caseload if c.role is Role.LEAD)
@@ -240,8 +242,8 @@ def _row(
         ref=facts.person.ref,
         name=facts.person.display_name,
         team=NO_TEAM if team is None else team.ref,
-        month_of_practice=standing.month_of_practice,
-        programme_months=standing.programme_months,
+        month_of_practice=round(month, 2),
+        programme_months=programme_months(policy.programme, worker.fte),
         children=children,
         children_cap=children_cap,
         points=points,
