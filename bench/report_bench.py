@@ -83,7 +83,13 @@ async def build(db: Database, args: argparse.Namespace) -> None:
         }
         for t in range(args.teams)
     ]
-    people, roles, records, cases, allocations, supervisions = [], [], [], [], [], []
+    Rows = list[dict[str, Any]]
+    people: Rows = []
+    roles: Rows = []
+    records: Rows = []
+    cases: Rows = []
+    allocations: Rows = []
+    supervisions: Rows = []
     for n in range(args.nqsws):
         pid = n + 1
         people.append(
@@ -156,7 +162,7 @@ async def build(db: Database, args: argparse.Namespace) -> None:
             (Supervision, supervisions),
         ):
             for i in range(0, len(rows), 5000):
-                await conn.execute(insert(model.__table__), rows[i : i + 5000])
+                await conn.execute(insert(model), rows[i : i + 5000])
     async with tx.write() as uow:
         for n in rng.sample(range(args.nqsws), args.nqsws // 10):
             worker, case = f"NQ-{n:05d}", (f"C-{n * args.cases + 1:07d}",)
