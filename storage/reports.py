@@ -210,7 +210,10 @@ class Reports:
         return out
 
 
-def _keys(stored: str) -> frozenset[str]:
-    """A JSON list column read as its text: most are empty, and parsing tens of thousands
-    of `[]` was the largest cost of a large organisation's report."""
+def _keys(stored: str | list[str]) -> frozenset[str]:
+    """A JSON list column read as its text where the driver leaves it so (SQLite): most
+    are empty, and parsing tens of thousands of `[]` was the largest cost of a large
+    organisation's report. asyncpg decodes JSON itself."""
+    if isinstance(stored, list):
+        return frozenset(stored)
     return frozenset() if stored == "[]" else frozenset(json.loads(stored))

@@ -54,6 +54,7 @@ USAGE: dict[str, tuple[str, ...]] = {
         "`/caseload`: what you can hold, month by month of your ASYE.",
         "`/caseload @person`: theirs, for their manager, assessor, ASYE lead and principal social worker.",
         "`/caseload team`: one line per NQSW in your team.",
+        "`/caseload report`: this week's caseload report, for your team's managers; the ASYE lead, principal social worker and head of service see the whole organisation, or `report team TEAM_REF`.",
     ),
     "start": (
         "I check allocations against your council's ASYE policy, so that newly qualified social workers get the protected caseload they were promised.",

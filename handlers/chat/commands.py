@@ -133,6 +133,15 @@ class TeamCaseload:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """`/caseload report [team TEAM_REF | org]`: the asker's own team by default, or the
+    whole organisation for those whose reach is the organisation's."""
+
+    team: str | None = None
+    whole: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     topic: Literal["allocate", "caseload", "start"]
     problem: str | None = None
@@ -203,6 +212,7 @@ Command = (
     | AskResolve
     | Resolve
     | SupervisionDone
+    | Report
 )
 
 
@@ -252,12 +262,14 @@ def parse_allocate(text: str) -> Command:
 
 
 def parse_caseload(text: str) -> Command:
-    """`[team | @person | WORKER_REF | supervision done [PERSON] | help]`."""
+    """`[team | @person | WORKER_REF | supervision done [PERSON] | report [...] | help]`."""
     words = _words(text)
     if not words:
         return Caseload()
     if words[0].lower() == "supervision":
         return _parse_supervision(words[1:])
+    if words[0].lower() == "report":
+        return _parse_report(words[1:])
     if len(words) > 1:
         raise UnknownWord(word=words[1][:40])
     word = words[0].lower()
@@ -291,6 +303,22 @@ def parse_message(text: str) -> Command:
     if any(phrase in question for phrase in _OWN):
         return Caseload()
     return Help("start")
+
+
+def _parse_report(words: list[str]) -> Report:
+    """`[team TEAM_REF | org]`, after `report`."""
+    said = [w.lower() for w in words]
+    if not said:
+        return Report()
+    if said in (["org"], ["organisation"], ["all"]):
+        return Report(whole=True)
+    if said[0] != "team":
+        raise UnknownWord(word=words[0][:40])
+    if len(words) == 1:
+        raise MissingValue(word="team")
+    if len(words) > 2 or not _REF.match(words[1]):
+        raise UnknownWord(word=words[min(2, len(words) - 1)][:40])
+    return Report(team=words[1])
 
 
 def _parse_supervision(words: list[str]) -> SupervisionDone:

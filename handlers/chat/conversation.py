@@ -41,6 +41,7 @@ from handlers.chat.commands import (
     LinkChannel,
     Person,
     Record,
+    Report,
     RequestException,
     Resolve,
     SupervisionDone,
@@ -50,6 +51,7 @@ from handlers.chat.commands import (
 )
 from handlers.chat.permissions import Ask, Reach, may, roles_for
 from handlers.chat.replies import ActionValue, ChatAddress, Reply
+from handlers.chat.report import report
 from handlers.errors import (
     AlreadyAllocated,
     CannotApprove,
@@ -127,6 +129,8 @@ async def run(tx: Transactions, asker: Asker, command: Command, at: dt.datetime)
             return await _resolve(tx, asker, breach, reason, at)
         case SupervisionDone(person):
             return await _supervision(tx, asker, person, on, at)
+        case Report():
+            return await report(tx, asker, command, at)
 
 
 # --- who is asking, and about whom ------------------------------------------------------

@@ -20,6 +20,7 @@ class Ask(StrEnum):
     ACKNOWLEDGE = "acknowledging a breach"
     RESOLVE = "resolving a breach"
     SUPERVISION = "recording a supervision"
+    REPORT = "seeing a caseload report"
 
 
 class Reach(IntEnum):
@@ -77,6 +78,13 @@ TABLE: dict[Ask, dict[StaffRole, Reach]] = {
         StaffRole.ADVANCED_PRACTITIONER: Reach.TEAM,
         StaffRole.ASSESSOR: Reach.ASSESSED,
         StaffRole.ASYE_LEAD: Reach.ORG,
+    },
+    Ask.REPORT: {
+        StaffRole.TEAM_MANAGER: Reach.TEAM,
+        StaffRole.SERVICE_MANAGER: Reach.TEAM,
+        StaffRole.ASYE_LEAD: Reach.ORG,
+        StaffRole.PRINCIPAL_SOCIAL_WORKER: Reach.ORG,
+        StaffRole.HEAD_OF_SERVICE: Reach.ORG,
     },
 }
 """For a team (its caseload, its channel) the reach is TEAM for its own members, else ORG.

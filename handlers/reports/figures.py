@@ -153,6 +153,8 @@ class Report:
     """Its id and version, as `stoke-childrens v3`."""
     scope: str
     """What the report covers: the organisation's name, or a team's."""
+    team: str | None
+    """The team's ref, for a team's report."""
     on: dt.date
     period: Period
     nqsws: tuple[NqswRow, ...]
@@ -197,6 +199,7 @@ def build_report(
         org_name=org_name,
         policy=f"{compiled.policy.id} v{compiled.policy.version}",
         scope=scope,
+        team=None if team is None else team.ref,
         on=on,
         period=period,
         nqsws=rows,

@@ -351,6 +351,69 @@ CONVERSATIONS: tuple[Conversation, ...] = (
         "Seeing a team's caseload is for team manager, service manager or head of service; "
         "you are registered as NQSW.",
     ),
+    # --- /caseload report ------------------------------------------------------------------
+    Conversation(
+        "a manager's weekly report: the team's totals, and the NQSWs most in need first",
+        "TM-1",
+        "caseload",
+        "report",
+        "Caseload report, Stoke, Assessment Team 1, Mon 23 Nov 2026: 2 of 3 NQSWs within policy",
+        (
+            "Open breaches: 2 (oldest 0 days)",
+            "This week: 2 breaches opened, 0 resolved",
+            "Nia Four (NQ-4): month 4; 2 children of 16; breach of " + CP_CLAUSE,
+            "Lee Eleven (NQ-11): month 11; 15 children of 16; supervision overdue",
+            "caseload-bot report --org stoke --team T-1",
+        ),
+        absent=("Bea Newman",),
+    ),
+    Conversation(
+        "the principal social worker's covers the whole organisation",
+        "PSW-1",
+        "caseload",
+        "report",
+        "Caseload report, Stoke, Mon 23 Nov 2026: 3 of 4 NQSWs within policy",
+        ("Bea Newman (NQ-B): month 6; 0 children of 16; review overdue: month 3",),
+    ),
+    Conversation(
+        "the ASYE lead may ask for any one team",
+        "AL-1",
+        "caseload",
+        "report team T-2",
+        "Caseload report, Stoke, Children in Care Team, Mon 23 Nov 2026: 1 of 1 NQSWs within",
+        absent=("Nia Four",),
+    ),
+    Conversation(
+        "a manager may not see another team's",
+        "TM-2",
+        "caseload",
+        "report team T-1",
+        "Seeing a caseload report (Assessment Team 1) is for the ASYE lead, the principal social"
+        " worker or the head of service.",
+        absent=("Nia Four",),
+    ),
+    Conversation(
+        "nor the whole organisation's",
+        "TM-2",
+        "caseload",
+        "report org",
+        "Seeing a caseload report (Stoke) is for the ASYE lead",
+    ),
+    Conversation(
+        "an NQSW has no report",
+        "NQ-7",
+        "caseload",
+        "report",
+        "Seeing a caseload report is for team manager, ASYE lead, principal social worker,"
+        " service manager or head of service; you are registered as NQSW.",
+    ),
+    Conversation(
+        "a report of a team without its ref",
+        "PSW-1",
+        "caseload",
+        "report team",
+        "I could not read that: `team` needs a value after it",
+    ),
     Conversation("caseload help", "NQ-7", "caseload", "help", "How to use /caseload"),
     Conversation(
         "a stray word",

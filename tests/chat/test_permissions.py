@@ -56,6 +56,13 @@ EXPECTED: dict[Ask, dict[R, Reach]] = {
         R.ASSESSOR: Reach.ASSESSED,
         R.ASYE_LEAD: Reach.ORG,
     },
+    Ask.REPORT: {
+        R.TEAM_MANAGER: Reach.TEAM,
+        R.SERVICE_MANAGER: Reach.TEAM,
+        R.ASYE_LEAD: Reach.ORG,
+        R.PRINCIPAL_SOCIAL_WORKER: Reach.ORG,
+        R.HEAD_OF_SERVICE: Reach.ORG,
+    },
 }
 ABOUT_ONESELF = (Ask.CASELOAD_OF, Ask.SUPERVISION)
 """What anyone registered may do about themselves: see their caseload, record a supervision."""

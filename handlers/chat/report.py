@@ -1,0 +1,127 @@
+"""`/caseload report`: the week's caseload report in chat, for the asker only.
+
+A team's managers see their own team; the ASYE lead, the principal social worker and the
+head of service the whole organisation, or any one team. The figures are the command line
+report's (`handlers.reports`); chat shows the headline, the totals and the NQSWs who need
+attention first, and points to `caseload-bot report` for every format and chart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from handlers.chat import wording as w
+from handlers.chat.asker import whoami
+from handlers.chat.commands import Asker, Report
+from handlers.chat.permissions import Ask, Reach, reach, roles_for
+from handlers.chat.replies import Facts, Reply, Section, Tone
+from handlers.errors import NoTeam, NotInYourScope, NotYours, UnknownTeam
+from handlers.ports import Transactions
+from handlers.reports import figures
+from handlers.reports.caseload_report import caseload_report, london_today
+from handlers.reports.figures import NqswRow, Period
+
+SHOWN = 15
+"""NQSWs listed in chat; the rest are counted, and all are in the command line report."""
+WHAT = "Seeing a caseload report"
+
+
+async def report(tx: Transactions, asker: Asker, command: Report, at: dt.datetime) -> Reply:
+    async with tx.read() as uow:
+        who = await whoami(uow, asker)
+        roles = who.person.roles
+        widest = reach(Ask.REPORT, roles)
+        if widest is None:
+            allowed = roles_for(Ask.REPORT)
+            raise NotYours(what=WHAT, roles=w.roles(allowed), yours=w.roles(roles))
+        team_ref: str | None = None
+        if command.team is not None:
+            team = await uow.teams.get(who.org.id, command.team)
+            if team is None:
+                raise UnknownTeam(ref=command.team)
+            if team.id != who.person.team_id and widest < Reach.ORG:
+                raise NotInYourScope(what=WHAT, worker=team.name, scope=_ORG_WIDE)
+            team_ref = team.ref
+        elif command.whole or widest is Reach.ORG:
+            if widest < Reach.ORG:
+                raise NotInYourScope(what=WHAT, worker=who.org.name, scope=_ORG_WIDE)
+        else:
+            own = (
+                None
+                if who.person.team_id is None
+                else await uow.teams.get_by_id(who.person.team_id)
+            )
+            if own is None:
+                raise NoTeam()
+            team_ref = own.ref
+    today = london_today(at)
+    period = Period(today - dt.timedelta(days=6), today)
+    return report_reply(await caseload_report(tx, who.org.id, team_ref, period, at))
+
+
+_ORG_WIDE = "the ASYE lead, the principal social worker or the head of service"
+
+
+def _attention(row: NqswRow) -> tuple[int, float, str]:
+    """Breaches first (oldest first), then the fullest caseloads."""
+    oldest = max((b.age_days for b in row.open_breaches), default=-1)
+    fullness = row.children / row.children_cap if row.children_cap else 0.0
+    return (-oldest, -fullness, row.ref)
+
+
+def _line(row: NqswRow) -> str:
+    parts = [f"{row.name} ({row.ref}): {w.month(row.month_of_practice)}"]
+    parts.append(row.problem or w.children(row.children, row.children, row.children_cap))
+    if row.points is not None:
+        parts.append(w.points(row.points, row.points, row.points_cap))
+    for b in row.open_breaches:
+        state = ", acknowledged" if b.acknowledged else ""
+        parts.append(f"breach of {b.clause} on {', '.join(b.cases)} for {b.age_days} days{state}")
+    if row.reviews_overdue:
+        parts.append("review overdue: " + ", ".join(f"month {m}" for m in row.reviews_overdue))
+    if row.supervision == "overdue":
+        parts.append("supervision overdue")
+    return "; ".join(parts)
+
+
+def report_reply(rep: figures.Report) -> Reply:
+    total = rep.total
+    within = f"{total.within_policy} of {total.nqsws}"
+    oldest = total.oldest_breach_days
+    median = total.median_days_to_resolve
+    facts = (
+        ("NQSWs within policy", within),
+        ("Children held by NQSWs", str(total.children)),
+        (
+            "Open breaches",
+            str(total.open_breaches) + ("" if oldest is None else f" (oldest {oldest} days)"),
+        ),
+        (
+            "This week",
+            f"{w.plural(total.opened, 'breach', 'breaches')} opened, {total.resolved} resolved"
+            + ("" if median is None else f" (median {w.number(median)} days to resolve)"),
+        ),
+        ("Reviews overdue", str(total.reviews_overdue)),
+        ("Supervision overdue", w.plural(total.supervision_overdue, "NQSW")),
+    )
+    rows = sorted(rep.nqsws, key=_attention)
+    lines = tuple(_line(r) for r in rows[:SHOWN])
+    if len(rows) > SHOWN:
+        lines += (f"and {len(rows) - SHOWN} more",)
+    command = f"caseload-bot report --org {rep.org_id}"
+    if rep.team is not None:
+        command += f" --team {rep.team}"
+    trend = (
+        f"Breaches opened per week, the last {len(rep.weeks)}: "
+        + " ".join(str(week.opened) for week in rep.weeks),
+        f"Every figure, as CSV, HTML and charts: `{command}`",
+    )
+    return Reply(
+        text=f"Caseload report, {rep.scope}, {w.day(rep.on)}: {within} NQSWs within policy",
+        blocks=(
+            Facts(facts),
+            Section(lines or ("Nobody here is on the ASYE.",), title="NQSWs, most in need first"),
+            Section(trend, title="Trend"),
+        ),
+        tone=Tone.GOOD if total.within_policy == total.nqsws else Tone.CAUTION,
+    )
