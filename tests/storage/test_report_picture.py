@@ -24,12 +24,12 @@ async def test_the_picture_matches_the_one_person_reads(tx: Transactions, acme: 
             occurred_at=AT,
         )
         for ref, asye in (("NQ-1", True), ("NQ-2", True), ("SW-1", False)):
-            role = StaffRole.NQSW if asye else StaffRole.SOCIAL_WORKER
+            staff = StaffRole.NQSW if asye else StaffRole.SOCIAL_WORKER
             await uow.people.upsert(
                 acme,
                 ref,
                 display_name=ref,
-                roles=[role],
+                roles=[staff],
                 team_ref="T-1",
                 manager_ref=None,
                 occurred_at=AT,
