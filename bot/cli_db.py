@@ -12,14 +12,13 @@ import argparse
 import asyncio
 import csv
 import datetime as dt
-import json
 import re
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from bot.policy_source import read_policy
 from bot.services import Services, bootstrap
@@ -27,6 +26,7 @@ from bot.settings import settings
 from handlers import admin
 from handlers.errors import CaseloadError
 from handlers.ports import Checkpoint
+from handlers.reports import weekly
 from policy import PolicyError
 from policy.calendar import LONDON
 from policy.errors import InputError, input_error
@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     secret.add_argument("--org", required=True)
     secret.set_defaults(run=_wrap(_org_secret))
+    day = org.add_parser(
+        "report-day", help="the day the weekly report is posted at 09:00 (Monday), or off"
+    )
+    day.add_argument("--org", required=True)
+    day.add_argument("--day", required=True, choices=(*weekly.WEEKDAYS, "off"))
+    day.set_defaults(run=_wrap(_org_report_day))
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="cmd", required=True)
     token_create = token.add_parser("create", help="create a token; it is printed once")
@@ -129,6 +135,14 @@ def _wrap(command: Command) -> Callable[[argparse.Namespace], int]:
             return _fail(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".strip())
 
     return run
+
+
+async def _org_report_day(services: Services, args: argparse.Namespace) -> int:
+    weekday = None if args.day == "off" else weekly.WEEKDAYS.index(args.day)
+    await weekly.set_report_day(services.tx, args.org, weekday, services.now())
+    said = "off" if weekday is None else f"posted on {args.day.capitalize()}s from 09:00"
+    print(f"the weekly report of {args.org} is {said}", file=sys.stderr)
+    return 0
 
 
 async def _db_upgrade(services: Services, _args: argparse.Namespace) -> int:
@@ -207,21 +221,13 @@ def _when(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-_CHECKPOINT: TypeAdapter[Checkpoint] = TypeAdapter(Checkpoint)
-
-
-def checkpoint_line(point: Checkpoint) -> str:
-    """A checkpoint as the one JSON line `audit verify --checkpoint` reads back."""
-    return json.dumps(_CHECKPOINT.dump_python(point, mode="json"), separators=(",", ":"))
-
-
 def _read_checkpoints(path: Path) -> list[Checkpoint]:
     points = []
     for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            points.append(_CHECKPOINT.validate_json(line))
+            points.append(admin.CHECKPOINT.validate_json(line))
         except ValidationError as exc:
             error = input_error(exc, root="line")
             raise InputError(f"{path}:{number}: {error.field}", error.message) from None
@@ -229,7 +235,7 @@ def _read_checkpoints(path: Path) -> list[Checkpoint]:
 
 
 async def _audit_checkpoint(services: Services, args: argparse.Namespace) -> int:
-    print(checkpoint_line(await admin.checkpoint(services.tx, args.org)))
+    print(admin.checkpoint_line(await admin.checkpoint(services.tx, args.org)))
     return 0
 
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import hashlib
 import sys
 from pathlib import Path
 
-from bot.cli_db import _date, _fail, _org_id, _wrap
-from bot.report_formats import html_page, markdown, nqsw_csv
+from bot.cli_db import _date, _fail, _org_id, _wrap, _write_csv
+from bot.report_formats import html_page, markdown, nqsw_csv, teams_csv, weeks_csv
 from bot.services import Services
+from handlers.admin import checkpoint, checkpoint_line
 from handlers.reports.caseload_report import caseload_report, london_today
 from handlers.reports.figures import Period, Report
+from policy import LONDON
 
-FORMATS = ("md", "csv", "png", "html")
+FORMATS = ("md", "csv", "png", "html", "pack")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +41,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="YYYY-MM-DD",
         help="last day of the period (default: today, Europe/London)",
     )
-    report.add_argument("--format", choices=FORMATS, default="md")
+    report.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="md",
+        help="pack: a folder for an inspection (the CSVs, the charts, the HTML page, the"
+        " period's audit rows and the chain's checkpoint, with their SHA-256 sums)",
+    )
     report.add_argument(
         "--out",
         type=Path,
@@ -49,13 +58,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _report(services: Services, args: argparse.Namespace) -> int:
-    if args.format == "png" and args.out is None:
-        return _fail("--format png writes an image: give --out PATH")
+    if args.format in ("png", "pack") and args.out is None:
+        return _fail(f"--format {args.format} writes files: give --out PATH")
+    if args.format == "pack" and args.out.exists() and any(args.out.iterdir()):
+        return _fail(f"{args.out} is not empty: a pack goes into a new folder")
     end = args.end or london_today(services.now())
     period = Period(args.start or end - dt.timedelta(days=6), end)
     if period.start > period.end:
         return _fail("--from is after --to")
     report = await caseload_report(services.tx, args.org, args.team, period, services.now())
+    if args.format == "pack":
+        return await _pack(services, report, args.out)
     data = render(report, args.format)
     if args.out is None:
         sys.stdout.write(data.decode())
@@ -77,3 +90,34 @@ def render(report: Report, fmt: str) -> bytes:
     if fmt == "png":
         return png
     return html_page(report, base64.b64encode(png).decode()).encode()
+
+
+async def _pack(services: Services, report: Report, folder: Path) -> int:
+    """Everything an inspector asks for, for the period, and the sums to show nothing in
+    it changed after it was written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "summary.md": render(report, "md"),
+        "nqsws.csv": nqsw_csv(report).encode(),
+        "teams.csv": teams_csv(report).encode(),
+        "weeks.csv": weeks_csv(report).encode(),
+        "charts.png": (png := render(report, "png")),
+        "report.html": html_page(report, base64.b64encode(png).decode()).encode(),
+        "checkpoint.txt": (
+            checkpoint_line(await checkpoint(services.tx, report.org_id)) + "\n"
+        ).encode(),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    start = dt.datetime.combine(report.period.start, dt.time(), LONDON)
+    end = dt.datetime.combine(report.period.end + dt.timedelta(days=1), dt.time(), LONDON)
+    with (folder / "audit.csv").open("w", newline="", encoding="utf-8") as out:
+        rows = await _write_csv(services, report.org_id, start, end, out)
+    names = sorted([*files, "audit.csv"])
+    sums = "".join(f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in names)
+    (folder / "SHA256SUMS").write_text(sums)
+    print(
+        f"wrote {folder}: {len(names) + 1} files, {len(report.nqsws)} NQSWs, {rows} audit rows",
+        file=sys.stderr,
+    )
+    return 0

@@ -241,6 +241,59 @@ def nqsw_csv(report: Report) -> str:
     return out.getvalue()
 
 
+def teams_csv(report: Report) -> str:
+    """One row per team, then the organisation (or the team asked for) as `total`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        (
+            "team",
+            "name",
+            "nqsws",
+            "within_policy",
+            "children",
+            "cases",
+            "co_worked",
+            "open_breaches",
+            "oldest_breach_days",
+            "reviews_overdue",
+            "supervision_overdue",
+            "opened",
+            "resolved",
+            "median_days_to_resolve",
+        )
+    )
+    for ref, s in [*((t.ref, t) for t in report.teams), ("total", report.total)]:
+        writer.writerow(
+            (
+                ref,
+                _csv_safe(s.name),
+                s.nqsws,
+                s.within_policy,
+                s.children,
+                s.cases,
+                s.co_worked,
+                s.open_breaches,
+                _opt(s.oldest_breach_days),
+                s.reviews_overdue,
+                s.supervision_overdue,
+                s.opened,
+                s.resolved,
+                _opt(s.median_days_to_resolve),
+            )
+        )
+    return out.getvalue()
+
+
+def weeks_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("week_from", "opened", "resolved", "median_days_to_resolve"))
+    for w in report.weeks:
+        writer.writerow((w.start.isoformat(), w.opened, w.resolved, _opt(w.median_days_to_resolve)))
+    return out.getvalue()
+
+
 def _opt(x: float | None) -> str:
     return "" if x is None else _num(x)
 

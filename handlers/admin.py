@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
 import secrets
 from collections.abc import AsyncIterator, Sequence
+
+from pydantic import TypeAdapter
 
 from handlers import audit
 from handlers.errors import Busy, NoAuditRows, UnknownOrganisation, UnknownToken
@@ -142,6 +145,14 @@ async def set_webhook_secret(
 
 
 # --- the audit trail ---------------------------------------------------------------------
+
+
+CHECKPOINT: TypeAdapter[Checkpoint] = TypeAdapter(Checkpoint)
+
+
+def checkpoint_line(point: Checkpoint) -> str:
+    """A checkpoint as the one JSON line `audit verify --checkpoint` reads back."""
+    return json.dumps(CHECKPOINT.dump_python(point, mode="json"), separators=(",", ":"))
 
 
 async def checkpoint(tx: Transactions, org_id: str) -> Checkpoint:

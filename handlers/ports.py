@@ -320,6 +320,10 @@ class OrganisationsPort(Protocol):
 class TeamsPort(Protocol):
     async def get(self, org_id: str, ref: str) -> TeamRecord | None: ...
 
+    async def of_org(self, org_id: str) -> tuple[TeamRecord, ...]:
+        """By ref."""
+        ...
+
     async def get_by_id(self, team_id: int) -> TeamRecord | None: ...
 
     async def upsert(
@@ -699,6 +703,10 @@ class ChatChannelsPort(Protocol):
         ...
 
 
+DEFAULT_WEEKDAY = 0
+"""The weekly report goes out on Mondays unless the organisation says otherwise."""
+
+
 class ReportsPort(Protocol):
     async def picture(
         self, org_id: str, team_id: int | None, on: dt.date, until: dt.datetime
@@ -706,6 +714,14 @@ class ReportsPort(Protocol):
         """Every NQSW on the ASYE in the organisation (or in one team) with their caseload
         on `on`, and the breach events recorded up to `until`: a few statements whatever
         the organisation's size."""
+        ...
+
+    async def weekday(self, org_id: str) -> int | None:
+        """The day the weekly report is posted (0 Monday … 6 Sunday); None: switched off."""
+        ...
+
+    async def set_weekday(self, org_id: str, weekday: int | None, at: dt.datetime) -> bool:
+        """True if that changed it."""
         ...
 
 

@@ -416,3 +416,15 @@ class JobRun(Base):
     job: Mapped[str] = mapped_column(Code, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ReportSchedule(Base):
+    """The weekday the organisation's weekly report is posted on (0 Monday … 6 Sunday), or
+    none when switched off. No row: Monday. Kept apart from `organisations`, whose rows
+    are never changed once created (their reads are cached)."""
+
+    __tablename__ = "report_schedules"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    weekday: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -14,7 +14,14 @@ from typing import Any
 from sqlalchemy import Select, String, and_, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.ports import BreachEvent, BreachEventKind, NqswFacts, PersonRecord, ReportPicture
+from handlers.ports import (
+    DEFAULT_WEEKDAY,
+    BreachEvent,
+    BreachEventKind,
+    NqswFacts,
+    PersonRecord,
+    ReportPicture,
+)
 from policy import Case, Role, StaffRole, Worker
 from policy.requests import parse_pause
 from storage.models import (
@@ -27,6 +34,7 @@ from storage.models import (
     CaseRow,
     Person,
     PersonRole,
+    ReportSchedule,
     Supervision,
     Team,
 )
@@ -172,6 +180,23 @@ class Reports:
             nqsws=nqsws,
             breach_events=await self._breach_events(org_id, until, refs),
         )
+
+    async def weekday(self, org_id: str) -> int | None:
+        row = await self._s.get(ReportSchedule, org_id)
+        return DEFAULT_WEEKDAY if row is None else row.weekday
+
+    async def set_weekday(self, org_id: str, weekday: int | None, at: dt.datetime) -> bool:
+        row = await self._s.get(ReportSchedule, org_id)
+        if row is None:
+            if weekday == DEFAULT_WEEKDAY:
+                return False
+            self._s.add(ReportSchedule(org_id=org_id, weekday=weekday, updated_at=at))
+        elif row.weekday == weekday:
+            return False
+        else:
+            row.weekday, row.updated_at = weekday, at
+        await self._s.flush()
+        return True
 
     async def _breach_events(
         self, org_id: str, until: dt.datetime, refs: set[str]

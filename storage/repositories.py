@@ -213,6 +213,10 @@ class Teams:
         row = await self._s.get(Team, team_id)
         return None if row is None else team_record(row)
 
+    async def of_org(self, org_id: str) -> tuple[TeamRecord, ...]:
+        rows = await self._s.scalars(select(Team).where(Team.org_id == org_id).order_by(Team.ref))
+        return tuple(team_record(r) for r in rows)
+
     async def get(self, org_id: str, ref: str) -> TeamRecord | None:
         row = await self._row(org_id, ref)
         return None if row is None else team_record(row)

@@ -21,6 +21,7 @@ from typing import Protocol
 from handlers.audit import AuditRecord
 from handlers.errors import Busy, OrganisationExists
 from handlers.ports import (
+    DEFAULT_WEEKDAY,
     AllocationRecord,
     AuditRow,
     BreachChange,
@@ -117,6 +118,7 @@ class FakeState:
     outbox: dict[int, OutboxEntry] = field(default_factory=dict)
     supervisions: set[tuple[int, dt.date]] = field(default_factory=set)
     runs: set[tuple[str, str]] = field(default_factory=set)
+    report_days: dict[str, int | None] = field(default_factory=dict)
 
     def new_id(self) -> int:
         self.last_id += 1
@@ -178,6 +180,10 @@ class FakeTeams:
 
     async def get_by_id(self, team_id: int) -> TeamRecord | None:
         return next((r.value for r in self._db.teams.values() if r.value.id == team_id), None)
+
+    async def of_org(self, org_id: str) -> tuple[TeamRecord, ...]:
+        mine = [r.value for (org, _), r in self._db.teams.items() if org == org_id]
+        return tuple(sorted(mine, key=lambda t: t.ref))
 
     async def get(self, org_id: str, ref: str) -> TeamRecord | None:
         row = self._db.teams.get((org_id, ref))
@@ -1007,6 +1013,15 @@ class FakeReports:
             nqsws=tuple(nqsws),
             breach_events=tuple(events),
         )
+
+    async def weekday(self, org_id: str) -> int | None:
+        return self._db.report_days.get(org_id, DEFAULT_WEEKDAY)
+
+    async def set_weekday(self, org_id: str, weekday: int | None, at: dt.datetime) -> bool:
+        if await self.weekday(org_id) == weekday:
+            return False
+        self._db.report_days[org_id] = weekday
+        return True
 
 
 class FakeStore:

@@ -24,6 +24,7 @@ from handlers.ports import (
     Transactions,
     UnitOfWork,
 )
+from handlers.reports import weekly
 from policy import (
     StaffRole,
     add_working_days,
@@ -49,10 +50,13 @@ class Swept:
     swept: bool
     """Whether this call ran the day's sweep (False: another run had it)."""
     people: int = 0
+    reports: int = 0
+    """Weekly report messages queued."""
 
 
 async def tick(tx: Transactions, now: dt.datetime) -> Swept:
-    """Fire what the ladders say is due; the first tick of a London day runs its sweep."""
+    """Fire what the ladders say is due; the first tick of a London day runs its sweep;
+    the first from 09:00 on an organisation's report day posts its weekly report."""
     fired = 0
     for org_id in await _org_ids(tx):
 
@@ -63,7 +67,8 @@ async def tick(tx: Transactions, now: dt.datetime) -> Swept:
 
         fired += await tx.retry(escalate)
     people = await daily(tx, now)
-    return Swept(fired, people is not None, people or 0)
+    reports = await weekly.post_due(tx, now)
+    return Swept(fired, people is not None, people or 0, reports)
 
 
 async def daily(tx: Transactions, now: dt.datetime) -> int | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import hashlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +59,44 @@ def test_png_and_html_are_written_to_out(council: Path, capsys: pytest.CaptureFi
     assert "wrote week.html" in capsys.readouterr().err
 
 
+def test_an_inspection_pack_is_a_folder_with_its_sums(
+    council: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*WEEK, "--format", "pack", "--out", "pack"]) == 0
+    pack = council / "pack"
+    names = sorted(p.name for p in pack.iterdir())
+    assert names == [
+        "SHA256SUMS",
+        "audit.csv",
+        "charts.png",
+        "checkpoint.txt",
+        "nqsws.csv",
+        "report.html",
+        "summary.md",
+        "teams.csv",
+        "weeks.csv",
+    ]
+    lines = (pack / "SHA256SUMS").read_text().splitlines()
+    sums = {name: digest for digest, name in (line.split("  ") for line in lines)}
+    assert sums == {
+        n: hashlib.sha256((pack / n).read_bytes()).hexdigest() for n in names if n != "SHA256SUMS"
+    }
+    # The period's audit rows: the world's history from Tuesday 17th on (the 18th's
+    # resolution, the 20th's supervision, then everything seeded on the 23rd).
+    audit = list(csv.DictReader(io.StringIO((pack / "audit.csv").read_text())))
+    assert audit and all(row["at"] >= "2026-11-17" for row in audit)
+    assert "breach_resolved" in {row["kind"] for row in audit}
+    teams = list(csv.DictReader(io.StringIO((pack / "teams.csv").read_text())))
+    assert [(t["team"], t["nqsws"], t["opened"]) for t in teams] == [
+        ("T-1", "3", "2"),
+        ("T-2", "1", "0"),
+        ("total", "4", "2"),
+    ]
+    assert main(["audit", "verify", "--checkpoint", str(pack / "checkpoint.txt")]) == 0
+    assert main([*WEEK, "--format", "pack", "--out", "pack"]) == 2
+    assert "pack is not empty: a pack goes into a new folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -64,7 +105,7 @@ def test_png_and_html_are_written_to_out(council: Path, capsys: pytest.CaptureFi
             "organisation 'nowhere' does not exist; create it with `caseload-bot org create`",
         ),
         ([*WEEK, "--team", "T-9"], "your organisation has no team T-9"),
-        ([*WEEK, "--format", "png"], "--format png writes an image: give --out PATH"),
+        ([*WEEK, "--format", "png"], "--format png writes files: give --out PATH"),
         (
             ["report", "--org", "stoke", "--from", "2026-11-24", "--to", "2026-11-23"],
             "--from is after --to",
@@ -78,3 +119,13 @@ def test_what_cannot_be_reported_is_one_line_and_exit_2(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip() == f"caseload-bot: {message}"
+
+
+def test_the_weekly_report_day_is_set_or_switched_off(
+    council: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["org", "report-day", "--org", "stoke", "--day", "friday"]) == 0
+    assert "posted on Fridays from 09:00" in capsys.readouterr().err
+    assert main(["org", "report-day", "--org", "stoke", "--day", "off"]) == 0
+    assert "the weekly report of stoke is off" in capsys.readouterr().err
+    assert main(["org", "report-day", "--org", "nowhere", "--day", "monday"]) == 2

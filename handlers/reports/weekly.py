@@ -1,0 +1,127 @@
+"""The weekly report, posted through the outbox on the organisation's day from 09:00
+Europe/London: each team's report to its managers' channel, the whole organisation's
+privately to each principal social worker, with the audit chain's head (one line kept
+outside the database, to prove later that no row was altered).
+
+Once per organisation and week between every replica: the first tick that claims the
+run posts it; a replica that dies after the claim leaves that week's report unposted (the
+outbox keys would make a second run harmless, but the claim is taken first so that two
+replicas never compute it twice)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from handlers.admin import checkpoint_line
+from handlers.alerts import routing
+from handlers.alerts.body import encode
+from handlers.alerts.messenger import Destination
+from handlers.chat.replies import Reply, Section
+from handlers.chat.report import report_reply
+from handlers.errors import UnknownOrganisation
+from handlers.ports import NewMessage, Transactions
+from handlers.reports.caseload_report import caseload_report, london_today
+from handlers.reports.figures import Period
+from policy import LONDON, OPENS, StaffRole
+
+log = logging.getLogger("caseload_bot.weekly_report")
+
+JOB = "weekly-report"
+TOPIC = "weekly_report"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+async def post_due(tx: Transactions, now: dt.datetime) -> int:
+    """Queue this week's reports of every organisation whose day it is, once; returns how
+    many messages were queued."""
+    local = now.astimezone(LONDON)
+    if local.time() < OPENS:
+        return 0
+    today = local.date()
+    async with tx.read() as uow:
+        org_ids = await uow.orgs.ids()
+        due = [o for o in org_ids if await uow.reports.weekday(o) == today.weekday()]
+    queued = 0
+    for org_id in due:
+
+        async def claim(org_id: str = org_id) -> bool:
+            async with tx.write() as uow:
+                return await uow.runs.claim(JOB, f"{org_id}:{today.isoformat()}", now)
+
+        if await tx.retry(claim):
+            queued += await _post(tx, org_id, now)
+    return queued
+
+
+async def _post(tx: Transactions, org_id: str, now: dt.datetime) -> int:
+    """The seven days before today: a Monday's report covers the week just ended."""
+    today = london_today(now)
+    period = Period(today - dt.timedelta(days=7), today - dt.timedelta(days=1))
+    async with tx.read() as uow:
+        channels = {
+            t.ref: await routing.team_channels(uow, t) for t in await uow.teams.of_org(org_id)
+        }
+        head = await uow.audit.head(org_id)
+        principals = await uow.people.with_role(org_id, StaffRole.PRINCIPAL_SOCIAL_WORKER)
+        privately = await routing.privately(uow, principals)
+    key = f"{JOB}:{today.isoformat()}"
+    messages: list[NewMessage] = []
+    for team_ref, places in channels.items():
+        if not places:
+            continue
+        report = await caseload_report(tx, org_id, team_ref, period, now)
+        if report.total.nqsws:  # a team with nobody on the ASYE is not told so every week
+            messages += _messages(f"{key}:{team_ref}", places, report_reply(report), now)
+    whole = report_reply(await caseload_report(tx, org_id, None, period, now))
+    if head is not None:
+        whole = _with_checkpoint(whole, checkpoint_line(head))
+    messages += _messages(f"{key}:org", privately, whole, now)
+    async with tx.write() as uow:
+        added = await uow.outbox.add(org_id, messages, now)
+    log.info("weekly report of %s: %d messages queued", org_id, added)
+    return added
+
+
+def _messages(
+    key: str, places: Sequence[Destination], body: Reply, now: dt.datetime
+) -> list[NewMessage]:
+    text = encode(body)
+    return [
+        NewMessage(
+            key=f"{key}:{d.platform}:{d.id}",
+            topic=TOPIC,
+            platform=d.platform,
+            tenant=d.tenant,
+            kind=d.kind,
+            target=d.id,
+            body=text,
+            due_at=now,
+        )
+        for d in places
+    ]
+
+
+async def set_report_day(
+    tx: Transactions, org_id: str, weekday: int | None, at: dt.datetime
+) -> bool:
+    """`weekday` 0 (Monday) to 6, or None to switch the weekly report off; True if changed."""
+    async with tx.write() as uow:
+        if await uow.orgs.get(org_id) is None:
+            raise UnknownOrganisation(org=org_id)
+        return await uow.reports.set_weekday(org_id, weekday, at)
+
+
+def _with_checkpoint(reply: Reply, line: str) -> Reply:
+    keep = Section(
+        (
+            "Keep this line somewhere the bot's database is not: `caseload-bot audit verify"
+            " --checkpoint FILE` proves later that no audit row up to it was altered or removed.",
+            f"`{line}`",
+        ),
+        title="Audit checkpoint",
+    )
+    return Reply(
+        text=reply.text, blocks=(*reply.blocks, keep), tone=reply.tone, private=reply.private
+    )
