@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from storage.db import Database, storage_errors
@@ -29,8 +32,42 @@ async def upgrade_database(db: Database, revision: str = "head") -> None:
 
 async def current(db: Database) -> str | None:
     """The revision the database is at, or None before the first migration."""
-    async with db.engine.connect() as conn:
-        return await conn.run_sync(_current)
+    with storage_errors():
+        async with db.engine.connect() as conn:
+            return await conn.run_sync(_current)
+
+
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head() -> str:
+    """This release's newest revision: what the database must be at to serve it."""
+    revision = _scripts().get_current_head()
+    assert revision is not None, "the release ships its migrations"
+    return revision
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """Where the database's migrations stand against this release's (readiness)."""
+
+    current: str | None
+    head: str
+    ahead: bool
+    """The database is at a revision this release does not know: a newer release migrated it."""
+
+    @property
+    def ready(self) -> bool:
+        return self.current == self.head
+
+
+async def schema_state(db: Database) -> SchemaState:
+    """Raises `StorageError` when the database cannot be reached."""
+    at = await current(db)
+    known = {script.revision for script in _scripts().walk_revisions()}
+    return SchemaState(at, head(), ahead=at is not None and at not in known)
 
 
 def _current(connection: Connection) -> str | None:
