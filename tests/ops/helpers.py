@@ -1,11 +1,16 @@
-"""Reading /metrics as Prometheus does: the text format parsed into samples."""
+"""Reading /metrics as Prometheus does (the text format parsed into samples), and the log
+lines a test wrote as `serve` writes them."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+
+from bot.logs import JsonFormatter
+from tests.chat.world import events
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -39,3 +44,18 @@ def decisions(samples: Samples, source: str) -> dict[str, float]:
         assert found is not None, (source, outcome)
         out[outcome] = found
     return out
+
+
+def logged(records: list[logging.LogRecord]) -> list[str]:
+    """The records as `serve` writes them (JSON, with their `extra` fields and tracebacks)."""
+    formatter = JsonFormatter()
+    return [formatter.format(record) for record in records]
+
+
+def world_names() -> set[str]:
+    """The names of every person of the chat test world."""
+    return {e["data"]["name"] for e in events() if e["type"] == "worker.upserted"}
+
+
+def lines_naming(lines: list[str], words: set[str]) -> list[str]:
+    return [line for line in lines if any(word in line for word in words)]
