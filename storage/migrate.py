@@ -69,8 +69,12 @@ class SchemaState:
 async def schema_state(db: Database) -> SchemaState:
     """Raises `StorageError` when the database cannot be reached."""
     at = await current(db)
-    known = {script.revision for script in _scripts().walk_revisions()}
-    return SchemaState(at, head(), ahead=at is not None and at not in known)
+    return SchemaState(at, head(), ahead=at is not None and at not in _known())
+
+
+@cache
+def _known() -> frozenset[str]:
+    return frozenset(script.revision for script in _scripts().walk_revisions())
 
 
 def _current(connection: Connection) -> str | None:
