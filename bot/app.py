@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot import routes_api, routes_case_events, routes_docs
+from bot import logs, routes_api, routes_case_events, routes_docs, routes_ops
 from bot.http_body import MAX_BODY
 from bot.http_errors import error_middleware
 from bot.services import REQUEST_ID, SERVICES, Services
@@ -20,18 +22,21 @@ from bot.slack import route as slack_route
 from bot.teams import route as teams_route
 
 log = logging.getLogger("caseload_bot.http")
+access_log = logging.getLogger("caseload_bot.access")
 
 
 def build_app(services: Services) -> web.Application:
     """The application owns `services` from here: its cleanup closes them."""
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY
+        middlewares=[request_id_middleware, observe_middleware, error_middleware],
+        client_max_size=MAX_BODY,
     )
     app[SERVICES] = services
     app.on_response_prepare.append(_send_request_id)
     app.add_routes(routes_case_events.routes)
     app.add_routes(routes_api.routes)
     app.add_routes(routes_docs.routes)
+    app.add_routes(routes_ops.routes)
     _add_slack(app, services)
     _add_teams(app, services)
 
@@ -101,7 +106,47 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     sent = request.headers.get("X-Request-Id", "")[:64]
     request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
-    return await handler(request)
+    token = logs.REQUEST_ID.set(request_id)  # for every log line written while serving it
+    try:
+        return await handler(request)
+    finally:
+        logs.REQUEST_ID.reset(token)
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One access log line and one latency observation per request, under the route's
+    pattern (`/api/v1/workers/{ref}/breaches`), never the path: a path may hold a case or
+    worker reference, and every distinct path would be a metric series of its own."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away before an answer
+        raise
+    finally:
+        seconds = time.perf_counter() - started
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        request.app[SERVICES].metrics.answered(route, status, seconds)
+        access_log.info(
+            "%s %s %d",
+            request.method,
+            route,
+            status,
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 1),
+            },
+        )
 
 
 async def _send_request_id(request: web.Request, response: web.StreamResponse) -> None:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from bot.alerts import add_alerts
 from bot.app import build_app
+from bot.logs import configure_logging
 from bot.services import bootstrap
 from bot.settings import settings
 from handlers.errors import StorageError
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         for error in exc.errors():
             print(f"caseload-bot: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(config.LOG_FORMAT)
     services = bootstrap(config)
     app = build_app(services)
     add_alerts(app, services)
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        web.run_app(app, host=config.HOST, port=config.PORT, print=None)
+        # No aiohttp access log: `bot.app` writes one line per request, by route pattern.
+        web.run_app(app, host=config.HOST, port=config.PORT, print=None, access_log=None)
     except StorageError as exc:
         print(f"caseload-bot: {exc}", file=sys.stderr)
         return 2

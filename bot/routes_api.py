@@ -145,6 +145,8 @@ async def decisions(request: web.Request) -> web.Response:
         caller.actor,
         caller.services.now(),
     )
+    if answer.result is not None:  # audited as a decision (not when off the ASYE)
+        caller.services.metrics.decided("api", answer.result.outcome)
     return web.json_response(_decision(answer, body.proposal))
 
 

@@ -1,10 +1,10 @@
-"""What an integrator reads: the OpenAPI document of every route, the JSON Schema of every
-case event, and a health check for the council's monitoring."""
+"""What an integrator reads: the OpenAPI document of every route (the operators' routes of
+`bot.routes_ops` included) and the JSON Schema of every case event."""
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
@@ -20,7 +20,7 @@ from bot.routes_api import (
     EntitlementsQuery,
     WorkerPath,
 )
-from bot.services import SERVICES
+from bot.routes_ops import Health, Ready
 from handlers.events import EVENT_TYPES, event_schemas
 
 routes = web.RouteTableDef()
@@ -38,16 +38,6 @@ async def event_schema(request: web.Request) -> web.Response:
     if name not in schemas:
         raise web.HTTPNotFound(reason=f"no event type {name!r}; known: {', '.join(schemas)}")
     return web.json_response(schemas[name])
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    await request.app[SERVICES].tx.ping()
-    return web.json_response(Health(status="ok").model_dump())
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
 
 
 REF = "#/components/schemas/{model}"
@@ -134,6 +124,7 @@ def openapi_document() -> dict[str, Any]:
     schemas["Error"] = _schema(Problem, schemas)
     schemas["DecisionRequest"] = _schema(DecisionBody, schemas)
     schemas["Health"] = _schema(Health, schemas)
+    schemas["Ready"] = _schema(Ready, schemas)
     decision = _schema(DECISION_ANSWER, schemas)
     entitled = _schema(ENTITLEMENTS_ANSWER, schemas)
     breaches = _schema(BREACHES_ANSWER, schemas)
@@ -281,12 +272,47 @@ def openapi_document() -> dict[str, Any]:
             },
             "/healthz": {
                 "get": {
-                    "summary": "Liveness, with a database round trip",
+                    "summary": "Liveness: the process answers (the database is not asked)",
                     "parameters": [request_id],
                     "responses": {
                         "200": _answer("ok", {"$ref": "#/components/schemas/Health"}),
                         "405": _405,
-                        "503": _503,
+                    },
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: the database answers and is migrated to this release",
+                    "parameters": [request_id],
+                    "responses": {
+                        "200": _answer("Ready", {"$ref": "#/components/schemas/Ready"}),
+                        "405": _405,
+                        "503": _error(
+                            "Not ready: `message` is `database unreachable` or `migrations "
+                            "behind: at X, need Y`",
+                            "Retry-After",
+                        ),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (ids and counts only); a bearer token when "
+                    "METRICS_TOKEN is set",
+                    "parameters": [request_id],
+                    "responses": {
+                        "200": {
+                            "description": "The Prometheus text format, version 0.0.4",
+                            "headers": {
+                                "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}
+                            },
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "401": _error(
+                            "METRICS_TOKEN is set and the bearer token is not it",
+                            "WWW-Authenticate",
+                        ),
+                        "405": _405,
                     },
                 }
             },

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.app import SlackEdge
 from bot.teams.agent import TeamsEdge
 from handlers.alerts.messenger import Messenger
 from handlers.ports import Platform, Transactions
 from storage.db import Database, connect
-from storage.migrate import upgrade_database
+from storage.migrate import SchemaState, schema_state, upgrade_database
 from storage.repositories import Storage
 
 Clock = Callable[[], dt.datetime]
@@ -35,6 +36,10 @@ class Services:
     """The time, in UTC: read here so that tests can say what time it is."""
     migrate: Callable[[], Awaitable[None]]
     """Brings the database's schema up to this release's."""
+    schema: Callable[[], Awaitable[SchemaState]]
+    """Where the database's migrations stand against this release's (`/readyz`)."""
+    metrics: Metrics
+    """This application's own metrics registry (`/metrics`)."""
     close: Callable[[], Awaitable[None]]
     """Releases what `bootstrap` opened."""
     slack: SlackEdge | None = None
@@ -59,8 +64,9 @@ def bootstrap(
     """`database`: one already connected (tests), which `close` leaves open."""
     db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
     tx = Storage(db)
-    slack = SlackEdge(settings, tx, now) if settings.slack_modes else None
-    teams = TeamsEdge(settings, tx, now) if settings.teams_mode is not None else None
+    metrics = Metrics()
+    slack = SlackEdge(settings, tx, now, metrics) if settings.slack_modes else None
+    teams = TeamsEdge(settings, tx, now, metrics) if settings.teams_mode is not None else None
 
     async def close() -> None:
         # The chat edges first: what they still send may read the database.
@@ -76,6 +82,8 @@ def bootstrap(
         tx=tx,
         now=now,
         migrate=lambda: upgrade_database(db),
+        schema=lambda: schema_state(db),
+        metrics=metrics,
         close=close,
         slack=slack,
         teams=teams,

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     OUTBOX_LEASE_S: float = Field(default=60.0, gt=0, le=3600)
     """How long a replica holds the messages it claimed: one killed mid-send leaves them to
     another after this long (each is then sent at most twice)."""
+    METRICS_TOKEN: SecretStr | None = None
+    """With it, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; unset, /metrics
+    is open to whoever reaches the port (it carries ids and counts, never names)."""
+    LOG_FORMAT: Literal["json", "text"] = "json"
+    """`caseload-bot serve`'s log lines: one JSON object each, or plain text to read locally."""
 
     SLACK_BOT_TOKEN: SecretStr | None = None
     """`xoxb-...`: the bot's own token, needed in either Slack mode."""

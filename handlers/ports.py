@@ -486,6 +486,11 @@ class BreachesPort(Protocol):
         """Every open or acknowledged breach of the organisation, oldest first."""
         ...
 
+    async def unresolved_counts(self) -> dict[str, int]:
+        """How many breaches are unresolved, by organisation id (those with any): one
+        grouped count, cheap enough for every scrape of the metrics."""
+        ...
+
     async def acknowledge(
         self, breach_id: int, by: int, plan: str | None, at: dt.datetime
     ) -> BreachRecord | None:

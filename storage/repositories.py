@@ -871,6 +871,12 @@ class Breaches:
         )
         return tuple(breach_record(r) for r in rows)
 
+    async def unresolved_counts(self) -> dict[str, int]:
+        rows = await self._s.execute(
+            select(BreachRow.org_id, func.count()).where(_UNRESOLVED).group_by(BreachRow.org_id)
+        )
+        return {org_id: int(count) for org_id, count in rows}
+
     async def acknowledge(
         self, breach_id: int, by: int, plan: str | None, at: dt.datetime
     ) -> BreachRecord | None:

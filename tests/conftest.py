@@ -42,11 +42,15 @@ escalation:
 
 
 @asynccontextmanager
-async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated database: a SQLite file in `tmp_path`, or a fresh PostgreSQL schema."""
+async def database(
+    backend: str, tmp_path: Path, revision: str | None = "head"
+) -> AsyncIterator[Database]:
+    """A database migrated to `revision` (None: not at all): a SQLite file in `tmp_path`, or a
+    fresh PostgreSQL schema."""
     if backend == "sqlite":
         database = connect(f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}")
-        await upgrade_database(database)
+        if revision is not None:
+            await upgrade_database(database, revision)
         yield database
         await database.dispose()
         return
@@ -57,7 +61,8 @@ async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     database = connect(PG_URL, connect_args={"server_settings": {"search_path": schema}})
     try:
-        await upgrade_database(database)
+        if revision is not None:
+            await upgrade_database(database, revision)
         yield database
     finally:
         await database.dispose()

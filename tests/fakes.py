@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -553,6 +554,9 @@ class FakeBreaches:
             b for b in self._db.breaches.values() if b.org_id == org_id and b.status != "resolved"
         ]
         return tuple(sorted(mine, key=lambda b: (b.opened_at, b.id)))
+
+    async def unresolved_counts(self) -> dict[str, int]:
+        return dict(Counter(b.org_id for b in self._db.breaches.values() if b.status != "resolved"))
 
     def _change(self, breach_id: int, **values: object) -> BreachRecord | None:
         """The unresolved breach with `values` applied; None when resolved or unknown."""

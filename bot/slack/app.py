@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack import blocks, translate
 from bot.slack.messenger import SlackMessenger
@@ -58,7 +60,11 @@ class SlackEdge:
     """One workspace, one bot token. `start` and `close` belong to the server's lifetime."""
 
     def __init__(
-        self, settings: Settings, tx: Transactions, now: Callable[[], dt.datetime]
+        self,
+        settings: Settings,
+        tx: Transactions,
+        now: Callable[[], dt.datetime],
+        metrics: Metrics,
     ) -> None:
         assert settings.SLACK_BOT_TOKEN is not None, "Settings require it with any Slack mode"
         self.client = AsyncWebClient(
@@ -84,6 +90,7 @@ class SlackEdge:
         self._dialing: asyncio.Task[None] | None = None
         self._tx = tx
         self._now = now
+        self._metrics = metrics
         self._tasks: set[asyncio.Task[Any]] = set()
         for command in COMMANDS:
             self.bolt.command(command)(self._slash)
@@ -199,8 +206,11 @@ class SlackEdge:
 
     async def _answer(self, incoming: Incoming) -> Reply | None:
         """The reply, or the failure reply with a reference that is also in the log."""
+        started = time.perf_counter()
+        command = type(incoming.command).__name__
+        reply: Reply | None
         try:
-            return await respond(
+            reply = await respond(
                 self._tx,
                 incoming.asker,
                 incoming.command,
@@ -214,9 +224,11 @@ class SlackEdge:
                 reference,
                 incoming.asker.tenant,
                 incoming.asker.user_id,
-                type(incoming.command).__name__,
+                command,
             )
-            return failure(reference)
+            reply = failure(reference)
+        self._metrics.chat_answered("slack", command, reply, time.perf_counter() - started)
+        return reply
 
     async def _deliver(self, answer: Awaitable[Reply | None], incoming: Incoming) -> None:
         reply = await answer

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -25,6 +26,7 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.teams import cards, translate
 from bot.teams.messenger import TeamsMessenger, from_agent, private_chat, retry_after
@@ -49,9 +51,10 @@ MAX_WAIT_S = 5.0
 class TeamsEdge:
     """Everything Teams: built once by `bot.services.bootstrap` when Teams is configured."""
 
-    def __init__(self, settings: Settings, tx: Transactions, now: Clock) -> None:
+    def __init__(self, settings: Settings, tx: Transactions, now: Clock, metrics: Metrics) -> None:
         self._tx = tx
         self._now = now
+        self._metrics = metrics
         self.auth = _auth_configuration(settings)
         """What the JWT middleware checks requests against."""
         connections = (
@@ -91,9 +94,12 @@ class TeamsEdge:
             return
         if not incoming.personal and isinstance(incoming.command, LinkChannel):
             await self._remember(context)
+        started = time.perf_counter()
         reply = await respond(
             self._tx, incoming.asker, incoming.command, self._now(), delivery=incoming.delivery
         )
+        command = type(incoming.command).__name__
+        self._metrics.chat_answered("teams", command, reply, time.perf_counter() - started)
         if reply is None:
             return
         await self._answer(context, incoming, reply)

@@ -183,7 +183,13 @@ def check_reply(c: Checked) -> Reply:
         )
     buttons.append(Button(ActionKind.WHO_CAN_TAKE, "Who can take it?", c.value(None)))
     buttons.append(Button(ActionKind.WHAT_CAN_THEY_HOLD, "What can they hold?", c.value(None)))
-    return Reply(text=f"{verdict}: {what}", blocks=tuple(blocks), buttons=tuple(buttons), tone=tone)
+    return Reply(
+        text=f"{verdict}: {what}",
+        blocks=tuple(blocks),
+        buttons=tuple(buttons),
+        tone=tone,
+        decision=None if d is None else d.outcome,
+    )
 
 
 def _why(d: Decision) -> tuple[Block, ...]:

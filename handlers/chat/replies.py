@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from handlers.errors import BadButton
 from handlers.ports import Platform
-from policy import Role
+from policy import Outcome, Role
 
 
 class Verdict(StrEnum):
@@ -148,3 +148,6 @@ class Reply:
     form: Form | None = None
     """Instead of a message, open this form; `text` is the fallback where no form can open."""
     notices: tuple[Notice, ...] = ()
+    decision: Outcome | None = None
+    """The outcome of the policy decision this answer reports, as the audit log recorded it
+    (an allocation check on the ASYE): what the adapters count in the metrics."""

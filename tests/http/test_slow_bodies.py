@@ -122,7 +122,9 @@ async def test_a_client_gone_mid_body_is_one_info_line_and_no_error(
         await asyncio.sleep(0.05)
     assert access_logged()
 
-    ours = [r for r in caplog.records if r.name.startswith("caseload_bot")]
+    (access,) = [r for r in caplog.records if r.name == "caseload_bot.access"]
+    assert (access.route, access.status) == (path, 400)  # type: ignore[attr-defined]
+    ours = [r for r in caplog.records if r.name.startswith("caseload_bot") and r is not access]
     assert len(ours) == 1, [r.getMessage() for r in ours]
     (line,) = ours
     assert line.levelno == logging.INFO and line.exc_info is None

@@ -5,6 +5,7 @@ direct message sent as an event, its answer read from what the bot posted to the
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +21,7 @@ from tests.chat.conversations import CONVERSATIONS
 from tests.chat.harness import audit_heads, seed
 from tests.chat.world import DORSET, NOW, STOKE, USERS
 from tests.http.conftest import Clock
+from tests.ops.helpers import lines_naming, logged, world_names
 from tests.slack.conftest import Slack, slack_settings
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.test_conversations import mention
@@ -61,7 +63,10 @@ async def world_slack(db: Database, fake_slack: FakeSlack) -> AsyncIterator[Slac
         yield Slack(client, db, clock, fake_slack, services.slack)
 
 
-async def test_every_conversation_through_slack(world_slack: Slack) -> None:
+async def test_every_conversation_through_slack(
+    world_slack: Slack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # as `serve` logs
     slack = world_slack
     for c in CONVERSATIONS:
         user = USERS.get(c.who, c.who)
@@ -85,3 +90,6 @@ async def test_every_conversation_through_slack(world_slack: Slack) -> None:
         after = await audit_heads(Storage(slack.db))
         assert after[STOKE] - before[STOKE] == (1 if c.audited else 0), c.name
         assert after[DORSET] == before[DORSET], c.name
+    lines = logged(caplog.records)
+    assert any('"route": "/slack/events"' in line for line in lines)
+    assert lines_naming(lines, world_names()) == []  # ids in the logs, never names

@@ -4,14 +4,17 @@ conversation typed in a personal chat, its card read back from the fake Bot Conn
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 from tests.chat.conversations import CONVERSATIONS
 from tests.chat.harness import audit_heads
 from tests.chat.world import DORSET, STOKE
+from tests.ops.helpers import lines_naming, logged, world_names
 from tests.teams.conftest import Teams, as_teams
 
 SCHEMA = json.loads((Path(__file__).parent / "adaptive-card-1.5.schema.json").read_text())
@@ -31,7 +34,10 @@ def valid(card: dict[str, Any]) -> dict[str, Any]:
     return card
 
 
-async def test_every_conversation_through_teams(teams: Teams) -> None:
+async def test_every_conversation_through_teams(
+    teams: Teams, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # as `serve` logs
     for c in CONVERSATIONS:
         teams.connector.calls.clear()
         before = await audit_heads(teams.storage)
@@ -56,3 +62,6 @@ async def test_every_conversation_through_teams(teams: Teams) -> None:
         after = await audit_heads(teams.storage)
         assert after[STOKE] - before[STOKE] == (1 if c.audited else 0), c.name
         assert after[DORSET] == before[DORSET], c.name
+    lines = logged(caplog.records)
+    assert any('"route": "/api/messages"' in line for line in lines)
+    assert lines_naming(lines, world_names()) == []  # ids in the logs, never names
