@@ -213,6 +213,10 @@ def simulate_policy(args: argparse.Namespace) -> int:
         proposed = compile_policy(read_policy(args.policy)[0])
     except PolicyError as exc:
         return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{args.policy}: cannot read: {exc.strerror}")
+    except UnicodeDecodeError:
+        return _fail(f"{args.policy}: not a text file (UTF-8)")
     from bot import cli_simulate  # the database stack, which no other policy command needs
 
     return cli_simulate.run(proposed, args)

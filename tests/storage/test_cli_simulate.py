@@ -396,8 +396,14 @@ def test_a_typo_is_refused_before_the_database_is_opened(
     (tmp_path / "typo.yaml").write_text(TYPO)
     monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///nowhere/at/all.sqlite3")
     settings.cache_clear()
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00")
     try:
         code, _, err = simulate(capsys, "--policy", "typo.yaml")
+        assert simulate(capsys, "--policy", "binary.yaml") == (
+            2,
+            "",
+            "binary.yaml: not a text file (UTF-8)\n",
+        )
     finally:
         settings.cache_clear()
     assert code == 2 and err.startswith("typo.yaml:6: ")
