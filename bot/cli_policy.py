@@ -1,4 +1,5 @@
-"""`caseload-bot policy …`: decide, entitlements, breaches, lint, explain and test from a terminal.
+"""`caseload-bot policy …`: decide, entitlements, breaches, lint, explain, test and simulate
+from a terminal.
 
 decide / entitlements / breaches read one JSON request, or JSON Lines, on stdin and write
 one JSON answer per line. A bad single request exits 2 with one line on stderr; in JSON
@@ -9,6 +10,7 @@ and the exit code is 2.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -95,6 +97,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     test.add_argument("path")
     test.set_defaults(run=lambda args: test_policy(args.path))
+    sim = commands.add_parser(
+        "simulate",
+        help="every NQSW of an organisation under another policy: who would move into or "
+        "out of breach, and why (changes nothing)",
+    )
+    sim.add_argument("--org", required=True)
+    sim.add_argument(
+        "--policy", required=True, metavar="ID_OR_PATH", help="the proposed policy: preset or file"
+    )
+    sim.add_argument("--on", type=_day, metavar="YYYY-MM-DD", help="London date (default: today)")
+    sim.add_argument("--format", choices=("text", "md", "json"), default="text")
+    sim.set_defaults(run=simulate_policy)
     listing = commands.add_parser("list", help="the presets shipped with the product")
     listing.set_defaults(run=lambda args: _print("\n".join(preset_ids())))
 
@@ -183,6 +197,29 @@ def lint_policy(path: str) -> int:
     for warning in lint_warnings(policy):
         print(f"{path}: warning: {warning}")
     return 0
+
+
+def _day(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def simulate_policy(args: argparse.Namespace) -> int:
+    """The proposed policy is read first, exactly as `lint` reads it: one with a mistake
+    stops here, before the database is opened."""
+    try:
+        proposed = compile_policy(read_policy(args.policy)[0])
+    except PolicyError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{args.policy}: cannot read: {exc.strerror}")
+    except UnicodeDecodeError:
+        return _fail(f"{args.policy}: not a text file (UTF-8)")
+    from bot import cli_simulate  # the database stack, which no other policy command needs
+
+    return cli_simulate.run(proposed, args)
 
 
 def explain_policy(ref: str, console: Console) -> int:

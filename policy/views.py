@@ -8,7 +8,7 @@ from typing import Annotated, NotRequired
 from pydantic import ConfigDict, WithJsonSchema, with_config
 from typing_extensions import TypedDict
 
-from policy.engine import AllowedFrom, Breach, Decision, Entitlements, Reason
+from policy.engine import AllowedFrom, Breach, Capacity, Decision, Entitlements, Reason
 from policy.schema import Outcome, Role
 
 # The shapes are TypedDicts, so that mypy holds each function to its shape and the API's
@@ -158,18 +158,21 @@ def allowed_from_json(a: AllowedFrom | None) -> AllowedFromJson | None:
     return {"date": a.date.isoformat() if a.date else None, "milestone": a.milestone}
 
 
+def capacity_json(c: Capacity) -> CapacityJson:
+    return {
+        "children": c.children,
+        "children_cap": _number(c.children_cap),
+        "children_remaining": _number(c.children_remaining),
+        "points": _number(c.points),
+        "points_cap": _number(c.points_cap),
+        "points_remaining": _number(c.points_remaining),
+    }
+
+
 def entitlements_json(e: Entitlements) -> EntitlementsJson:
-    c = e.caseload
     return {
         "month_of_practice": e.month_of_practice,
-        "caseload": {
-            "children": c.children,
-            "children_cap": _number(c.children_cap),
-            "children_remaining": _number(c.children_remaining),
-            "points": _number(c.points),
-            "points_cap": _number(c.points_cap),
-            "points_remaining": _number(c.points_remaining),
-        },
+        "caseload": capacity_json(e.caseload),
         "work_types": [
             {
                 "work_type": row.work_type,
