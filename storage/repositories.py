@@ -873,7 +873,7 @@ class Breaches:
 
     async def unresolved_counts(self) -> dict[str, int]:
         rows = await self._s.execute(
-            select(BreachRow.org_id, func.count()).where(_UNRESOLVED).group_by(BreachRow.org_id)
+            select(BreachRow.org_id, func.count()).where(UNRESOLVED).group_by(BreachRow.org_id)
         )
         return {org_id: int(count) for org_id, count in rows}
 
