@@ -210,6 +210,7 @@ def _team_record(row: Team) -> TeamRecord:
         kind=row.kind,
         slack_channel_id=row.slack_channel_id,
         teams_channel_id=row.teams_channel_id,
+        web_channel_id=row.web_channel_id,
     )
 
 
@@ -581,12 +582,6 @@ class Directory:
         await self._s.flush()
         return True
 
-    async def slack_person(self, team_id: str, user_id: str) -> PersonRecord | None:
-        return await self._person("slack", team_id, user_id)
-
-    async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None:
-        return await self._person("teams", tenant_id, aad_object_id)
-
     async def identities(self, person_ids: Iterable[int]) -> tuple[ChatIdentityRecord, ...]:
         rows = await self._s.scalars(
             select(ChatIdentity)
@@ -598,7 +593,7 @@ class Directory:
             for r in rows
         )
 
-    async def _person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
+    async def person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
         return await _person(
             self._s, _PERSON_BY_CHAT, platform=platform, tenant=tenant, user_id=user_id
         )
@@ -1116,7 +1111,7 @@ class Channels:
         row = await self._s.get(Team, team_id)
         if row is None:
             return False
-        column = "slack_channel_id" if platform == "slack" else "teams_channel_id"
+        column = f"{platform}_channel_id"
         if getattr(row, column) == channel_id:
             return False
         setattr(row, column, channel_id)
