@@ -99,5 +99,4 @@ def _parse[M: BaseModel](model: type[M], body: bytes) -> M:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        error = input_error(exc, root="body")
-        raise InputError(error.field.replace("as_", "as"), error.message) from None
+        raise input_error(exc, root="body") from None
