@@ -69,7 +69,7 @@ function renderForm(form, box, onPress) {
   const ask = el("form", "ask");
   ask.appendChild(el("div", "title", form.title));
   const id = `field-${Math.random().toString(36).slice(2)}`;
-  const label = el("label", null, `${form.label}: ${form.prompt}`);
+  const label = el("label", null, form.prompt);
   label.htmlFor = id;
   const field = el("textarea");
   field.id = id;
