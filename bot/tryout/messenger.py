@@ -1,6 +1,8 @@
 """The try-out page's `Messenger`: what the outbox delivers (alerts, escalations, reminders)
 and the notices an answer sends are kept in memory, for the page to poll. Bounded: the
-oldest messages go first; an edit of one that is gone fails for good, as on Slack."""
+oldest messages go first. An edit of a message no longer held (evicted, or posted before
+the server restarted) shows it again as it now stands: on a page, that is what an edit is
+for, and the outbox has nothing better to do with it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
-from handlers.alerts.messenger import DeliveryFailed, Destination, Posted
+from handlers.alerts.messenger import Destination, Posted
 from handlers.chat.replies import Reply
 
 KEEP = 500
@@ -45,10 +47,8 @@ class WebMessenger:
         return Posted(conversation=f"{to.kind}:{to.id}", message=message_id)
 
     async def edit(self, to: Destination, posted: Posted, message: Reply) -> None:
-        held = self._shown.pop(posted.message, None)
-        if held is None:
-            raise DeliveryFailed("message_not_found", permanent=True)
-        self._keep_one(Shown(next(self._seq), held.id, held.kind, held.target, message))
+        self._shown.pop(posted.message, None)
+        self._keep_one(Shown(next(self._seq), posted.message, to.kind, to.id, message))
 
     def since(self, seq: int, person: str) -> tuple[Shown, ...]:
         """What changed after `seq` in any channel, and in `person`'s private messages."""

@@ -3,10 +3,8 @@ replaces the message where it stands and shows again as changed."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot.tryout.messenger import WebMessenger
-from handlers.alerts.messenger import DeliveryFailed, Destination, Posted
+from handlers.alerts.messenger import Destination, Posted
 from handlers.chat.replies import Reply
 
 CHANNEL = Destination("web", "demo", "channel", "demo-managers")
@@ -33,14 +31,15 @@ async def test_an_edit_is_the_same_message_changed_since() -> None:
     assert (edited.id, edited.seq, edited.reply.text) == (posted.message, 3, "Breach: acknowledged")
 
 
-async def test_it_keeps_the_newest_and_an_edit_of_a_forgotten_one_fails_for_good() -> None:
+async def test_it_keeps_the_newest_and_shows_a_forgotten_one_again_when_edited() -> None:
     messenger = WebMessenger(keep=2)
     first = await messenger.post(CHANNEL, Reply("1"))
     for text in ("2", "3"):
         await messenger.post(CHANNEL, Reply(text))
     assert [s.reply.text for s in messenger.since(0, "")] == ["2", "3"]
-    with pytest.raises(DeliveryFailed) as failed:
-        await messenger.edit(CHANNEL, first, Reply("1 edited"))
-    assert failed.value.permanent
-    with pytest.raises(DeliveryFailed):
-        await messenger.edit(CHANNEL, Posted("channel:x", "m99"), Reply("?"))
+    await messenger.edit(CHANNEL, first, Reply("1 acknowledged"))
+    shown = messenger.since(0, "")
+    assert [(s.id, s.reply.text) for s in shown] == [("m3", "3"), ("m1", "1 acknowledged")]
+    before_a_restart = Posted("channel:demo-managers", "m77")
+    await messenger.edit(CHANNEL, before_a_restart, Reply("77 resolved"))
+    assert [s.id for s in messenger.since(4, "")] == ["m77"]
