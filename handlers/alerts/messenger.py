@@ -1,6 +1,6 @@
 """The one thing delivery needs of a chat platform: post a message unasked, and edit it
-later. Slack, Teams and the try-out page each implement `Messenger` in `bot/`; the outbox owns retries,
-pacing and parking, so a messenger tries once and says how it failed."""
+later. Slack, Teams and the try-out page each implement `Messenger` in `bot/`; the outbox
+owns retries, pacing and parking, so a messenger tries once and says how it failed."""
 
 from __future__ import annotations
 
