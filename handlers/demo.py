@@ -3,8 +3,9 @@ product's own use cases, so that someone can see the bot work before any Slack o
 app exists.
 
 Everything arrives as a case-management system would send it (`apply_event`, each event
-once-only by its delivery id), the team's channel is linked by its manager saying so in
-chat, and the demo people get chat identities on the try-out page (`web`, tenant `demo`).
+once-only by its delivery id), the team's channel is linked by its manager through the
+chat's own use case (`link this channel to team`), and the demo people get chat identities
+on the try-out page (`web`, tenant `demo`).
 So the decisions, the audit chain, the breach and its alert in the outbox are all real.
 Seeding again changes nothing: every step is once-only.
 
@@ -174,13 +175,13 @@ def _staff(today: dt.date) -> list[tuple[str, dict[str, Any]]]:
         if p.team == TEAM and p is not MANAGER:
             data["manager_ref"] = MANAGER.ref
         if p.asye_months is not None:
-            start = today - relativedelta(months=p.asye_months, days=10)
+            start = _asye_start(today, p.asye_months)
             data["asye"] = {"start": start.isoformat(), "assessor_ref": "jordan.blake"}
         out.append((f"worker:{p.ref}", {"type": "worker.upserted", "data": data}))
+    started = _asye_start(today, NQSW_LATER.asye_months or 0)
     for month in (3, 6):
-        on = today - relativedelta(months=NQSW_LATER.asye_months or 0, days=10)
-        review = {"worker_ref": NQSW_LATER.ref, "month": month, "passed": True}
-        review["on"] = (on + relativedelta(months=month, days=7)).isoformat()
+        on = started + relativedelta(months=month, days=7)
+        review = {"worker_ref": NQSW_LATER.ref, "month": month, "passed": True, "on": str(on)}
         out.append((f"review:{month}", {"type": "worker.review_recorded", "data": review}))
     for p, days in ((NQSW_EARLY, 4), (NQSW_LATER, 9)):
         supervision = {"worker_ref": p.ref, "on": (today - dt.timedelta(days=days)).isoformat()}
@@ -188,6 +189,11 @@ def _staff(today: dt.date) -> list[tuple[str, dict[str, Any]]]:
             (f"supervision:{p.ref}", {"type": "worker.supervision_recorded", "data": supervision})
         )
     return out
+
+
+def _asye_start(today: dt.date, months_done: int) -> dt.date:
+    """Ten days into month `months_done + 1` today."""
+    return today - relativedelta(months=months_done, days=10)
 
 
 def _work(today: dt.date) -> list[tuple[str, dict[str, Any]]]:
