@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml
 	echo $(PY_VERSION) > $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/caseload-bot serve --migrate
+	$(BIN)/caseload-bot serve --migrate --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

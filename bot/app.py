@@ -20,6 +20,7 @@ from bot.http_errors import error_middleware
 from bot.services import REQUEST_ID, SERVICES, Services
 from bot.slack import route as slack_route
 from bot.teams import route as teams_route
+from bot.tryout import route as tryout_route
 
 log = logging.getLogger("caseload_bot.http")
 access_log = logging.getLogger("caseload_bot.access")
@@ -39,6 +40,7 @@ def build_app(services: Services) -> web.Application:
     app.add_routes(routes_ops.routes)
     _add_slack(app, services)
     _add_teams(app, services)
+    _add_tryout(app, services)
 
     async def _close(_: web.Application) -> None:
         await services.close()
@@ -89,6 +91,12 @@ def _add_teams(app: web.Application, services: Services) -> None:
     if services.settings.teams_mode == "anonymous":
         log.warning("Teams is anonymous (TEAMS_ALLOW_ANONYMOUS=true): for local try-out only")
     teams_route.mount(app, services.teams)
+
+
+def _add_tryout(app: web.Application, services: Services) -> None:
+    """/try only in demo mode (`serve --demo`), over the demo organisation it seeds."""
+    if services.tryout is not None:
+        tryout_route.mount(app, services)
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")

@@ -23,12 +23,21 @@ TEAMS_SHOWN = {
 }
 """What the start-up lines say of `Settings.teams_mode`."""
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+"""Where `--demo` may listen: its page asks no one to sign in."""
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser(
         "serve", help="run the server (webhooks, decision API, docs) on HOST:PORT"
     )
     serve.add_argument("--migrate", action="store_true", help="apply database migrations first")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed a fictional demo organisation and serve the try-out page at /try"
+        " (loopback HOST only)",
+    )
     serve.set_defaults(run=run)
 
 
@@ -39,8 +48,15 @@ def run(args: argparse.Namespace) -> int:
         for error in exc.errors():
             print(f"caseload-bot: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return 2
+    if args.demo and config.HOST not in LOOPBACK:
+        print(
+            f"caseload-bot: --demo serves a page with no sign-in, so only on a loopback HOST"
+            f" (127.0.0.1, ::1 or localhost), not {config.HOST}",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(config.LOG_FORMAT)
-    services = bootstrap(config)
+    services = bootstrap(config, demo=args.demo)
     app = build_app(services)
     add_alerts(app, services)
     if args.migrate:
@@ -56,15 +72,27 @@ def run(args: argparse.Namespace) -> int:
         )
     slack = " and ".join(config.slack_modes) or "not configured"
     teams = TEAMS_SHOWN[config.teams_mode]
+    base = _base_url(config.HOST, config.PORT)
+    tryout = f"{base}/try" if args.demo else "off (start with --demo)"
     print(
-        f"caseload-bot on http://{config.HOST}:{config.PORT}  (OpenAPI at /openapi.json)"
-        f"\nSlack: {slack}\nTeams: {teams}",
+        f"caseload-bot on {base}  (OpenAPI at /openapi.json)"
+        f"\nSlack: {slack}\nTeams: {teams}"
+        f"\nWebhooks: {base}/webhooks/case-events\nTry-out page: {tryout}",
         flush=True,
     )
     try:
         # No aiohttp access log: `bot.app` writes one line per request, by route pattern.
-        web.run_app(app, host=config.HOST, port=config.PORT, print=None, access_log=None)
+        # run_app calls `print` once the socket listens: after migrations and the demo seed.
+        web.run_app(app, host=config.HOST, port=config.PORT, print=_ready, access_log=None)
     except StorageError as exc:
         print(f"caseload-bot: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _base_url(host: str, port: int) -> str:
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _ready(_: str) -> None:
+    print("ready", flush=True)

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -26,7 +26,7 @@ from policy import Outcome
 
 log = logging.getLogger("caseload_bot.metrics")
 
-DecisionSource = Literal["api", "slack", "teams"]
+DecisionSource = Literal["api", "slack", "teams", "web"]
 OUTCOMES = {Outcome.ALLOW: "allowed", Outcome.CO_WORK: "co_work_only", Outcome.DENY: "not_allowed"}
 """The label of each outcome: the verdict's words, as chat shows them."""
 
@@ -118,7 +118,7 @@ class Metrics:
             ["source", "outcome"],
             registry=self.registry,
         )
-        for source in ("api", "slack", "teams"):
+        for source in get_args(DecisionSource):
             for outcome in OUTCOMES.values():
                 self.decisions.labels(source, outcome)  # every series exists from 0
         self.http_seconds = Histogram(

@@ -14,6 +14,7 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.app import SlackEdge
 from bot.teams.agent import TeamsEdge
+from bot.tryout.messenger import WebMessenger
 from handlers.alerts.messenger import Messenger
 from handlers.ports import Platform, Transactions
 from storage.db import Database, connect
@@ -46,6 +47,8 @@ class Services:
     """None when no Slack mode is configured."""
     teams: TeamsEdge | None = None
     """None when Teams is not configured (no client id, not anonymous)."""
+    tryout: WebMessenger | None = None
+    """The try-out page's messages; None unless in demo mode (`serve --demo`)."""
 
     @property
     def messengers(self) -> dict[Platform, Messenger]:
@@ -55,13 +58,20 @@ class Services:
             out["slack"] = self.slack.messenger
         if self.teams is not None:
             out["teams"] = self.teams.messenger
+        if self.tryout is not None:
+            out["web"] = self.tryout
         return out
 
 
 def bootstrap(
-    settings: Settings, *, database: Database | None = None, now: Clock = utcnow
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    now: Clock = utcnow,
+    demo: bool = False,
 ) -> Services:
-    """`database`: one already connected (tests), which `close` leaves open."""
+    """`database`: one already connected (tests), which `close` leaves open. `demo`: serve
+    the try-out page over the demo organisation (loopback only: `serve --demo` checks)."""
     db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
     tx = Storage(db)
     metrics = Metrics()
@@ -87,6 +97,7 @@ def bootstrap(
         close=close,
         slack=slack,
         teams=teams,
+        tryout=WebMessenger() if demo else None,
     )
 
 

@@ -68,6 +68,8 @@ class TeamRecord:
     kind: str
     slack_channel_id: str | None
     teams_channel_id: str | None
+    web_channel_id: str | None = None
+    """The try-out page's channel, linked by `link this channel to team` said there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +178,8 @@ class AuditRow:
     hash: str
 
 
-Platform = Literal["slack", "teams"]
+Platform = Literal["slack", "teams", "web"]
+"""Where people chat with the bot: Slack, Microsoft Teams, or the try-out page (`web`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,16 +628,17 @@ class TokensPort(Protocol):
 
 
 class ChatDirectoryPort(Protocol):
-    """Who a chat user is: a Slack (workspace, user) or Teams (tenant, AAD object) identity
-    belongs to one person."""
+    """Who a chat user is: a Slack (workspace, user), Teams (tenant, AAD object) or try-out
+    page identity belongs to one person."""
 
     async def link(self, person_id: int, platform: Platform, tenant: str, user_id: str) -> bool:
         """Map the identity to the person (moving it if another had it); True if it changed."""
         ...
 
-    async def slack_person(self, team_id: str, user_id: str) -> PersonRecord | None: ...
-
-    async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None: ...
+    async def person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
+        """Whose identity this is: Slack (workspace, user id), Teams (tenant, AAD object id),
+        the try-out page (`demo`, the person's handle)."""
+        ...
 
     async def identities(self, person_ids: Iterable[int]) -> tuple[ChatIdentityRecord, ...]:
         """Every chat identity of these people, to reach them privately."""

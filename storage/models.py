@@ -103,6 +103,8 @@ class Team(Base):
     kind: Mapped[str] = mapped_column(Code)
     slack_channel_id: Mapped[str | None] = mapped_column(Ref)
     teams_channel_id: Mapped[str | None] = mapped_column(String(200))
+    web_channel_id: Mapped[str | None] = mapped_column(Ref)
+    """The try-out page's channel (demo mode only)."""
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

@@ -18,6 +18,7 @@ def team_record(row: Team) -> TeamRecord:
         kind=row.kind,
         slack_channel_id=row.slack_channel_id,
         teams_channel_id=row.teams_channel_id,
+        web_channel_id=row.web_channel_id,
     )
 
 

@@ -574,12 +574,6 @@ class Directory:
         await self._s.flush()
         return True
 
-    async def slack_person(self, team_id: str, user_id: str) -> PersonRecord | None:
-        return await self._person("slack", team_id, user_id)
-
-    async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None:
-        return await self._person("teams", tenant_id, aad_object_id)
-
     async def identities(self, person_ids: Iterable[int]) -> tuple[ChatIdentityRecord, ...]:
         rows = await self._s.scalars(
             select(ChatIdentity)
@@ -591,7 +585,7 @@ class Directory:
             for r in rows
         )
 
-    async def _person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
+    async def person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
         return await _person(
             self._s, _PERSON_BY_CHAT, platform=platform, tenant=tenant, user_id=user_id
         )
@@ -1088,7 +1082,7 @@ class Channels:
         row = await self._s.get(Team, team_id)
         if row is None:
             return False
-        column = "slack_channel_id" if platform == "slack" else "teams_channel_id"
+        column = f"{platform}_channel_id"
         if getattr(row, column) == channel_id:
             return False
         setattr(row, column, channel_id)

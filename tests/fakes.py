@@ -214,7 +214,8 @@ class FakeTeams:
         held = self._db.teams.get(key)
         slack = slack_channel_id or (held.value.slack_channel_id if held else None)
         teams = teams_channel_id or (held.value.teams_channel_id if held else None)
-        team = TeamRecord(team_id, org_id, ref, name, kind, slack, teams)
+        web = held.value.web_channel_id if held else None
+        team = TeamRecord(team_id, org_id, ref, name, kind, slack, teams, web)
         return _put(self._db.teams, key, team, occurred_at)
 
 
@@ -346,12 +347,6 @@ class FakeDirectory:
         self._db.chat[key] = person_id
         return changed
 
-    async def slack_person(self, team_id: str, user_id: str) -> PersonRecord | None:
-        return await self._person("slack", team_id, user_id)
-
-    async def teams_person(self, tenant_id: str, aad_object_id: str) -> PersonRecord | None:
-        return await self._person("teams", tenant_id, aad_object_id)
-
     async def identities(self, person_ids: Iterable[int]) -> tuple[ChatIdentityRecord, ...]:
         wanted = set(person_ids)
         return tuple(
@@ -360,7 +355,7 @@ class FakeDirectory:
             if person_id in wanted
         )
 
-    async def _person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
+    async def person(self, platform: Platform, tenant: str, user_id: str) -> PersonRecord | None:
         person_id = self._db.chat.get((platform, tenant, user_id))
         return None if person_id is None else await FakePeople(self._db).get_by_id(person_id)
 
@@ -746,8 +741,10 @@ class FakeChannels:
                 continue
             if platform == "slack":
                 changed = replace(team, slack_channel_id=channel_id)
-            else:
+            elif platform == "teams":
                 changed = replace(team, teams_channel_id=channel_id)
+            else:
+                changed = replace(team, web_channel_id=channel_id)
             if changed == team:
                 return False
             self._db.teams[key] = Stamped(changed, stamped.occurred_at)

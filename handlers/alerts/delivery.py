@@ -37,9 +37,10 @@ PARKED = "delivery_failed"
 """The topic of the admins' report of a parked message (never itself reported)."""
 
 
-PACE_S: Mapping[Platform, float] = {"slack": 1.0, "teams": 0.5}
+PACE_S: Mapping[Platform, float] = {"slack": 1.0, "teams": 0.5, "web": 0.0}
 """Least time between two messages to one conversation: Slack allows about one a second
-per channel; Teams about seven a second per conversation but 60 in 30 s per bot."""
+per channel; Teams about seven a second per conversation but 60 in 30 s per bot; the
+try-out page keeps messages in memory and needs no pacing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The one thing delivery needs of a chat platform: post a message unasked, and edit it
-later. Slack and Teams each implement `Messenger` in `bot/`; the outbox owns retries,
-pacing and parking, so a messenger tries once and says how it failed."""
+later. Slack, Teams and the try-out page each implement `Messenger` in `bot/`; the outbox
+owns retries, pacing and parking, so a messenger tries once and says how it failed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from handlers.ports import Platform
 @dataclass(frozen=True, slots=True)
 class Destination:
     """A channel, or one person privately. Slack: workspace id and a channel or user id.
-    Teams: tenant id and a channel id or a person's AAD object id."""
+    Teams: tenant id and a channel id or a person's AAD object id. The try-out page (`web`):
+    `demo` and its channel or the person's handle."""
 
     platform: Platform
     tenant: str

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from handlers.alerts.body import encode
 from handlers.alerts.messenger import Destination
 from handlers.chat.replies import Reply
-from handlers.ports import NewMessage, PersonRecord, TeamRecord, UnitOfWork
+from handlers.ports import NewMessage, PersonRecord, Platform, TeamRecord, UnitOfWork
 from policy import StaffRole
 
 TEAM_ROLES = frozenset(
@@ -27,21 +27,20 @@ admin) is the organisation's."""
 
 
 async def team_channels(uow: UnitOfWork, team: TeamRecord | None) -> list[Destination]:
-    """The team's linked channels (Slack, Teams or both). A Teams channel the bot was never
+    """The team's linked channels (Slack, Teams, the try-out page's: any of them). A Teams channel the bot was never
     installed in is still queued: it fails at delivery, and the admins are told."""
     if team is None:
         return []
+    linked: tuple[tuple[Platform, str | None], ...] = (
+        ("slack", team.slack_channel_id),
+        ("teams", team.teams_channel_id),
+        ("web", team.web_channel_id),
+    )
     out: list[Destination] = []
-    if team.slack_channel_id:
-        known = await uow.channels.find("slack", team.slack_channel_id)
-        out.append(
-            Destination("slack", known.tenant if known else "", "channel", team.slack_channel_id)
-        )
-    if team.teams_channel_id:
-        known = await uow.channels.find("teams", team.teams_channel_id)
-        out.append(
-            Destination("teams", known.tenant if known else "", "channel", team.teams_channel_id)
-        )
+    for platform, channel in linked:
+        if channel:
+            known = await uow.channels.find(platform, channel)
+            out.append(Destination(platform, known.tenant if known else "", "channel", channel))
     return out
 
 

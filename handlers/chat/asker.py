@@ -22,10 +22,7 @@ class Who:
 
 
 async def whoami(uow: UnitOfWork, asker: Asker) -> Who:
-    if asker.platform == "slack":
-        person = await uow.directory.slack_person(asker.tenant, asker.user_id)
-    else:
-        person = await uow.directory.teams_person(asker.tenant, asker.user_id)
+    person = await uow.directory.person(asker.platform, asker.tenant, asker.user_id)
     if person is None:
         raise NotRegistered()
     org = await uow.orgs.get(person.org_id)

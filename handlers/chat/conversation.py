@@ -139,11 +139,7 @@ async def run(tx: Transactions, asker: Asker, command: Command, at: dt.datetime)
 async def _subject(uow: UnitOfWork, asker: Asker, who: Who, person: Person) -> PersonRecord:
     """The person asked about, in the asker's organisation; anyone else is unknown."""
     if isinstance(person, ChatUser):
-        found = await (
-            uow.directory.slack_person(asker.tenant, person.user_id)
-            if asker.platform == "slack"
-            else uow.directory.teams_person(asker.tenant, person.user_id)
-        )
+        found = await uow.directory.person(asker.platform, asker.tenant, person.user_id)
         shown = f"<@{person.user_id}>"
     else:
         assert isinstance(person, WorkerRef)

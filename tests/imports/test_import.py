@@ -69,7 +69,7 @@ async def test_import_stores_staff_cases_allocations_and_breaches(
         assert {r.value for r in sw.roles} == {"social_worker", "advanced_practitioner"}
         worker = await s.people.asye_worker(nqsw.id)
         assert worker is not None and (worker.asye_start, worker.fte) == (dt.date(2025, 1, 1), 0.8)
-        assert (await s.directory.slack_person("T0123", "U0456")) == nqsw
+        assert (await s.directory.person("slack", "T0123", "U0456")) == nqsw
         caseload = await s.allocations.caseload(nqsw.id, dt.date(2025, 1, 6))
         assert sorted((c.case_id, c.children, c.role) for c in caseload) == [
             ("C-1", 2, Role.LEAD),

@@ -106,12 +106,12 @@ async def test_chat_identity_maps_to_one_person(storage: Storage, org: str) -> N
         assert await s.directory.link(ids[1], "slack", "T01", "U01")  # moved, not duplicated
         await s.directory.link(ids[0], "teams", "tenant-1", "aad-1")
     async with storage.read() as s:
-        slack = await s.directory.slack_person("T01", "U01")
-        teams = await s.directory.teams_person("tenant-1", "aad-1")
+        slack = await s.directory.person("slack", "T01", "U01")
+        teams = await s.directory.person("teams", "tenant-1", "aad-1")
         assert slack is not None and slack.ref == "B"
         assert teams is not None and teams.ref == "A"
-        assert await s.directory.teams_person("tenant-1", "U01") is None
-        assert await s.directory.slack_person("tenant-1", "aad-1") is None
+        assert await s.directory.person("teams", "tenant-1", "U01") is None
+        assert await s.directory.person("slack", "tenant-1", "aad-1") is None
 
 
 async def test_asye_record_becomes_the_policy_worker(storage: Storage, org: str) -> None:

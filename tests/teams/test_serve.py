@@ -68,4 +68,4 @@ def test_serve_prints_what_is_live_for_teams(
     finally:
         settings.cache_clear()
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1:] == ["Slack: not configured", f"Teams: {shown}"]
+    assert lines[1:3] == ["Slack: not configured", f"Teams: {shown}"]

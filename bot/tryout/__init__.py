@@ -1,0 +1,1 @@
+"""The try-out page (`caseload-bot serve --demo`): a third thin chat adapter, in the browser."""
