@@ -179,8 +179,9 @@ def last_line(path: Path) -> str:
 def run_one(
     bench: Bench, quick: bool, pg_url: str | None, workdir: Path, reporter: Reporter
 ) -> Outcome:
-    """Run one benchmark's script with a time limit; its whole process group goes with it
-    (servers and replicas it started), even when this runner is interrupted."""
+    """Run one benchmark's script with a time limit. Its process group is killed after it,
+    so that no server or replica it started outlives it, even when it was stopped or this
+    runner interrupted."""
     options = list(bench.quick if quick else bench.full)
     skipped: dict[str, str] = {}
     if bench.without_pg is not None:
@@ -213,10 +214,9 @@ def run_one(
                 reporter.latest(task, bench.name, last_line(out_path))
                 time.sleep(0.5)
         finally:
-            if code is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+            with suppress(ProcessLookupError):  # nothing of it left: it ended cleanly
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
         outcome.seconds = time.monotonic() - started
     outcome.exit_code = code
     outcome.output = out_path.read_text(errors="replace")
