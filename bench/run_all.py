@@ -9,7 +9,7 @@ failed and the others still run: the runner exits non-zero only if it breaks its
 
 Usage:
 
-    .venv/bin/python bench/run_all.py                 # everything, about 10 minutes on 2 cores
+    .venv/bin/python bench/run_all.py                 # everything, 10-12 minutes on 2 cores
     .venv/bin/python bench/run_all.py --quick         # small sizes, about 2 minutes: a smoke run
     .venv/bin/python bench/run_all.py --only slack --only policy --output /tmp/RESULTS.md
 """
@@ -79,7 +79,7 @@ BENCHES = (
         "ingest",
         "ingest_bench.py",
         "Webhooks over HTTP: one event's latency, bulk events/s, decision latency meanwhile",
-        opts("--allocations 3000 --workers 200 --single 300"),
+        opts("--allocations 2000 --workers 150 --single 300"),
         opts("--allocations 100 --workers 20 --single 30"),
         900,
         opts("--sqlite-only"),
@@ -296,8 +296,13 @@ def machine(pg_url: str, version: str | None) -> list[tuple[str, str]]:
             if version
             else f"none answered at {host.host}:{host.port}: its parts skipped",
         ),
-        ("load average at the start", ", ".join(f"{x:.2f}" for x in os.getloadavg())),
+        ("load average at the start", load_average()),
     ]
+
+
+def load_average() -> str:
+    """Beside the start's, the end's: how busy the machine was with other work meanwhile."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -454,8 +459,6 @@ def main(argv: list[str] | None = None) -> int:
     head = commit(args.output)
     version = pg_version(args.pg_url)
     about = machine(args.pg_url, version)
-    if args.quick:
-        about.append(("sizes", "--quick: small, a smoke run; not figures to compare"))
     pg_url = args.pg_url if version else None
     reporter = Reporter()
     outcomes = []
@@ -463,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
         for bench in BENCHES:
             if args.only is None or bench.name in args.only:
                 outcomes.append(run_one(bench, args.quick, pg_url, Path(tmp), reporter))
+    about.append(("load average at the end", load_average()))
+    if args.quick:
+        about.append(("sizes", "--quick: small, a smoke run; not figures to compare"))
     invocation = " ".join(["bench/run_all.py", *(argv if argv is not None else sys.argv[1:])])
     args.output.write_text(render(outcomes, about, when, head, invocation))
     reporter.console.print(f"wrote {args.output}", highlight=False)
