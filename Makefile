@@ -55,8 +55,10 @@ test: lint
 		$(BIN)/pytest; \
 	fi
 
+# Every benchmark in turn (10-12 minutes on 2 cores), their figures and the machine in
+# bench/RESULTS.md. BENCH_ARGS=--quick: small sizes, a 2-minute smoke run; --only NAME: one.
 bench: $(STAMP)
-	$(BIN)/python bench/policy_bench.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 # Signed /allocate slash commands through the whole server, against a bare bolt ack.
 bench-slack: $(STAMP)

@@ -38,6 +38,7 @@ is bounded. Usage:
     .venv/bin/python bench/decision_latency.py                     # issue 7's figures
     .venv/bin/python bench/decision_latency.py --allocations 300 --sqlite-only   # a quick look
     .venv/bin/python bench/decision_latency.py --interactive-first --sqlite-only  # a what-if
+    .venv/bin/python bench/decision_latency.py --json decisions.json   # and the figures as JSON
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from typing import Any, Literal, TypeVar
 
 import aiohttp
 import aiosqlite.core
+from figures import NO_PG, Figure, add_json_option, write_json
 from ingest_bench import (
     ORG,
     PG_URL,
@@ -87,6 +89,10 @@ from storage.db import Database, connect
 
 T = TypeVar("T")
 now = time.perf_counter
+
+LOAD_P99_TARGET_MS = 50.0
+"""Issue 7: a chat `/allocate` (the decision API stands in for it) under 50 ms p99 while
+webhooks are ingested."""
 
 PARTS = ("cpu", "preempted", "loop", "pool", "lock", "db", "handoff", "body", "other")
 """What a traced request's handler time is made of (see `Instruments.resumed`)."""
@@ -1074,6 +1080,47 @@ def report(r: Result) -> str:
     return "\n".join(out)
 
 
+PARTS_AT_P50 = (
+    ("loop", "(1) waiting for the event loop in the handler"),
+    ("lock", "(3) write queue (SQLite) / chain lock (PostgreSQL)"),
+    ("db", "(4) statements"),
+    ("cpu", "(5) the decision's own Python CPU"),
+)
+"""The parts of a decision at p50 that the findings in bench/README.md turn on."""
+
+
+def figures(results: list[Result]) -> list[Figure]:
+    out = []
+    for r in results:
+        b = r.backend
+        out += [
+            Figure(f"{b}: idle decision p50", percentile(r.idle_totals, 50), "ms"),
+            Figure(f"{b}: decision under load p50", percentile(r.load_totals, 50), "ms"),
+            Figure(
+                f"{b}: decision under load p99",
+                percentile(r.load_totals, 99),
+                "ms",
+                LOAD_P99_TARGET_MS,
+                None,
+                "lower",
+            ),
+            Figure(f"{b}: decisions not 200", r.failed, "requests"),
+            Figure(
+                f"{b}: events ingested meanwhile",
+                r.events / r.load_seconds if r.load_seconds else None,
+                "events/s",
+            ),
+            Figure(f"{b}: machine busy during the load", 100 * r.machine_busy, "%"),
+        ]
+        if not r.plain:
+            at_p50 = band(r.load, 45, 55)
+            out += [
+                Figure(f"{b}: at p50 under load, {label}", mean(at_p50, key), "ms")
+                for key, label in PARTS_AT_P50
+            ]
+    return out
+
+
 def holds_report(r: Result) -> list[str]:
     what = "write queue (the SQLite lock)" if r.backend == "sqlite" else "chain lock"
     out = []
@@ -1132,6 +1179,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
     only.add_argument("--pg-only", action="store_true", help="skip SQLite")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     args.interval = args.interval_ms / 1000
     for name in ("allocations", "workers", "nqsw_every", "concurrency", "idle"):
@@ -1140,7 +1188,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def run(args: argparse.Namespace) -> list[Result]:
+async def run(args: argparse.Namespace, skipped: dict[str, str]) -> list[Result]:
+    """Each backend's result; a part not run is added to `skipped`, with why."""
     results: list[Result] = []
     print(f"{args.workers:,} workers, {args.allocations:,} cases and allocations", flush=True)
     if not args.pg_only:
@@ -1155,13 +1204,16 @@ async def run(args: argparse.Namespace) -> list[Result]:
         results.append(await with_pg_schema(args.pg_url, args))
     else:
         print(f"postgresql: nothing answers at {make_url(args.pg_url).host}; skipped", flush=True)
+        skipped["postgresql"] = NO_PG
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    results = asyncio.run(run(args))
+    skipped: dict[str, str] = {}
+    results = asyncio.run(run(args, skipped))
+    write_json("decision_latency", args, figures(results), skipped)
     for r in results:
         print()
         print(report(r))

@@ -15,6 +15,7 @@ Loopback only; every loop is bounded. Usage:
 
     .venv/bin/python bench/ingest_bench.py                   # the issue's figures
     .venv/bin/python bench/ingest_bench.py --allocations 2000 --single 200   # a quick look
+    .venv/bin/python bench/ingest_bench.py --json ingest.json   # and the figures as JSON
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from figures import NO_PG, Figure, add_json_option, write_json
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from standardwebhooks import Webhook
@@ -50,6 +52,8 @@ from bot.settings import Settings
 from handlers import admin
 from storage.db import Database, connect
 
+SINGLE_P99_TARGET_MS = 100.0
+"""The issue's target for one event's p99 on SQLite."""
 SECRET = "whsec_" + base64.b64encode(b"caseload-bot ingest benchmark!!!").decode()
 ORG = "bench"
 PRESET = "stoke-childrens"
@@ -412,6 +416,33 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def figures(results: list[Result]) -> list[Figure]:
+    out = []
+    for r in results:
+        target = SINGLE_P99_TARGET_MS if r.backend == "sqlite" else None
+        out += [
+            Figure(f"{r.backend}: single event p50", pct(r.single, 50), "ms", better="lower"),
+            Figure(
+                f"{r.backend}: single event p99", pct(r.single, 99), "ms", target, None, "lower"
+            ),
+            Figure(
+                f"{r.backend}: bulk events",
+                r.bulk_events / r.bulk_seconds if r.bulk_seconds else None,
+                "events/s",
+            ),
+            Figure(
+                f"{r.backend}: bulk allocations",
+                r.bulk_allocations / r.alloc_seconds if r.alloc_seconds else None,
+                "allocations/s",
+            ),
+            Figure(f"{r.backend}: decision during bulk, p50", pct(r.decisions, 50), "ms"),
+            Figure(f"{r.backend}: decision during bulk, p99", pct(r.decisions, 99), "ms"),
+            Figure(f"{r.backend}: decisions failed", r.decision_errors, "requests"),
+            Figure(f"{r.backend}: events refused after retries", sum(r.refused.values()), "events"),
+        ]
+    return out
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -431,6 +462,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pg-url", default=PG_URL, help=f"PostgreSQL to use if it answers ({PG_URL})"
     )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     args.interval = args.interval_ms / 1000
     for name in ("allocations", "workers", "nqsw_every", "concurrency", "single"):
@@ -439,7 +471,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def run(args: argparse.Namespace) -> list[Result]:
+async def run(args: argparse.Namespace, skipped: dict[str, str]) -> list[Result]:
+    """Each backend's result; a part not run is added to `skipped`, with why."""
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="caseload-bench-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
@@ -455,13 +488,16 @@ async def run(args: argparse.Namespace) -> list[Result]:
         results.append(await with_pg_schema(args.pg_url, args))
     else:
         print(f"postgresql: nothing answers at {make_url(args.pg_url).host}; skipped", flush=True)
+        skipped["postgresql"] = NO_PG
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    results = asyncio.run(run(args))
+    skipped: dict[str, str] = {}
+    results = asyncio.run(run(args, skipped))
+    write_json("ingest", args, figures(results), skipped)
     print()
     print(table(results, args))
     print(

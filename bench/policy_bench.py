@@ -15,6 +15,7 @@ Usage:
 
     .venv/bin/python bench/policy_bench.py                  # the issue's figures
     .venv/bin/python bench/policy_bench.py --runs 3 --cli-requests 2000   # a quick look
+    .venv/bin/python bench/policy_bench.py --json policy.json   # and the figures as JSON
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from figures import Figure, add_json_option, write_json
 
 from policy import (
     CompiledPolicy,
@@ -256,6 +259,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--presets", nargs="*", default=None, help="presets to measure (default: all)"
     )
+    add_json_option(parser)
     return parser.parse_args(argv)
 
 
@@ -274,11 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     pinned = pin_to_one_cpu()
     presets = args.presets or preset_ids()
+    reference = reference_micros()
     print(
         f"policy bench: Python {sys.version.split()[0]}, {pinned}; {args.pool} distinct requests"
         f" of {args.cases} cases per preset, median of {args.runs} runs of {args.per_run:,};"
-        f" machine reference sum(range(1000)) = {reference_micros():.1f} µs"
+        f" machine reference sum(range(1000)) = {reference:.1f} µs"
     )
+    figures = [Figure("machine reference: sum(range(1000))", reference, "µs", better="lower")]
     rows: list[tuple[str, str, str, str, str]] = []
     headline: Rate | None = None
     headline_data: list[dict[str, Any]] = []
@@ -287,10 +293,15 @@ def main(argv: list[str] | None = None) -> int:
         data = pool(compiled, args.pool, args.cases, args.seed)
         rate = in_process(compiled, data, args)
         rows.append(rate_row(f"decide, {preset}", rate, verdict(rate.per_second)))
+        figures.append(Figure(f"decide, {preset}", rate.per_second, "decisions/s", TARGET, MUST))
         if preset == HEADLINE:
             headline, headline_data = rate, data
             served = with_json(compiled, data, args)
             rows.append(rate_row(f"parse + decide + JSON, {preset}", served, "what a server adds"))
+            figures += [
+                Figure(f"decide, {preset}, by CPU time", rate.cpu_per_second, "decisions/s"),
+                Figure(f"parse + decide + JSON, {preset}", served.per_second, "decisions/s"),
+            ]
     compiled = compile_policy(load_preset(HEADLINE))
     data = headline_data or pool(compiled, args.pool, args.cases, args.seed)
     peak = traced_peak(compiled, [parse_decision_request(d) for d in data])
@@ -311,6 +322,14 @@ def main(argv: list[str] | None = None) -> int:
         ("peak RSS, CLI child", f"{maxrss_mib(resource.RUSAGE_CHILDREN):.0f} MiB"),
     ]
     rows += [(label, size, "", "", "") for label, size in memory]
+    figures += [
+        Figure(f"CLI, {run.requests:,} JSON Lines, {HEADLINE}", run.per_second, "decisions/s"),
+        Figure("CLI start-up alone", run.startup_seconds, "s", better="lower"),
+        Figure(memory[0][0], peak / 2**10, "KiB", better="lower"),
+        Figure(memory[1][0], maxrss_mib(resource.RUSAGE_SELF), "MiB", better="lower"),
+        Figure(memory[2][0], maxrss_mib(resource.RUSAGE_CHILDREN), "MiB", better="lower"),
+    ]
+    write_json("policy", args, figures)
     print()
     print(table(("measure", "rate (wall)", "each (wall)", "rate (CPU time)", "note"), rows))
     if headline is not None:

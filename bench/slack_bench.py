@@ -13,6 +13,7 @@ request signed as Slack signs it. Loopback only; every loop is bounded. Usage:
 
     .venv/bin/python bench/slack_bench.py                 # 32 connections, 10 s each
     .venv/bin/python bench/slack_bench.py --seconds 3     # a quick look
+    .venv/bin/python bench/slack_bench.py --json slack.json   # and the figures as JSON
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+from figures import Figure, add_json_option, write_json
 from ingest_bench import ORG, SECRET, Sender, Server, pct, prepare
 from slack_sdk.signature import SignatureVerifier
 
@@ -294,6 +296,24 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def figures(results: list[Result]) -> list[Figure]:
+    out = []
+    for r in results:
+        not_200 = sum(n for status, n in r.statuses.items() if status != 200)
+        out += [
+            Figure(f"{r.name}: requests", len(r.latencies) / r.seconds, "req/s"),
+            Figure(f"{r.name}: p50", pct(r.latencies, 50), "ms"),
+            Figure(f"{r.name}: p99", pct(r.latencies, 99), "ms"),
+            Figure(f"{r.name}: answers not 200", not_200, "requests"),
+        ]
+    product, edge, bare = (len(r.latencies) / r.seconds for r in results)
+    out += [
+        Figure("throughput ratio caseload-bot / bare bolt ack", product / bare, "×"),
+        Figure("throughput ratio caseload-bot help / bare bolt ack", edge / bare, "×"),
+    ]
+    return out
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measured, per app (10)")
@@ -301,6 +321,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32, help="requests in flight (32)")
     parser.add_argument("--nqsws", type=int, default=24, help="NQSWs linked to Slack (24)")
     parser.add_argument("--cases", type=int, default=400, help="cases asked about (400)")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     for name in ("connections", "nqsws", "cases"):
         if getattr(args, name) < 1:
@@ -313,6 +334,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results = asyncio.run(run(args))
+    write_json("slack", args, figures(results))
     print()
     print(table(results))
     product, edge, bare = (len(r.latencies) / r.seconds for r in results)
