@@ -14,6 +14,7 @@ from bot.cli_db import _date, _fail, _org_id, _wrap, _write_csv
 from bot.report_formats import html_page, markdown, nqsw_csv, teams_csv, weeks_csv
 from bot.services import Services
 from handlers.admin import checkpoint, checkpoint_line
+from handlers.chat.report import chart_of
 from handlers.reports.caseload_report import caseload_report, london_today
 from handlers.reports.figures import Period, Report
 from policy import LONDON
@@ -86,7 +87,7 @@ def render(report: Report, fmt: str) -> bytes:
     # matplotlib takes a second to import: only the formats that draw pay for it.
     from bot.report_charts import charts_png
 
-    png = charts_png(report)
+    png = charts_png(chart_of(report))
     if fmt == "png":
         return png
     return html_page(report, base64.b64encode(png).decode()).encode()

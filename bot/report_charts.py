@@ -1,5 +1,5 @@
-"""The report's charts as one PNG: caseload against cap per NQSW, breaches by week with
-the time they took to resolve, and the mix of work held.
+"""A report's charts (`handlers.chat.replies.Chart`) as one PNG: caseload against cap per
+NQSW, breaches by week with the time they took to resolve, and the mix of work held.
 
 Headless (Agg), Okabe-Ito colours that colour-blind readers tell apart, and hatching on
 every bar over its cap so that the picture still reads in greyscale. Fixed size, fonts
@@ -8,6 +8,7 @@ and metadata: the same report draws the same image.
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import matplotlib
@@ -17,78 +18,67 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
-from handlers.reports.figures import NqswRow, Report
+from handlers.chat.replies import Chart
 
 BLUE, VERMILLION, ORANGE, SKY, BLACK = "#0072B2", "#D55E00", "#E69F00", "#56B4E9", "#000000"
 SIZE_INCHES, DPI = (12.0, 15.0), 100
 """1200 x 1500 pixels."""
-MOST_BARS = 40
-"""Beyond this many NQSWs the first chart shows those highest against their cap."""
+CHAT_DPI = 64
+"""768 x 960 pixels: an image a chat message carries inline (Teams) stays small."""
 
 
-def charts_png(report: Report) -> bytes:
+def charts_png(chart: Chart, dpi: int = DPI) -> bytes:
     with matplotlib.rc_context({"font.family": "DejaVu Sans"}):
-        return _draw(report)
+        return _draw(chart, dpi)
 
 
-def _draw(report: Report) -> bytes:
+async def drawn(chart: Chart) -> bytes:
+    """For a chat answer: the chat size, drawn off the event loop (a second of CPU)."""
+    return await asyncio.to_thread(charts_png, chart, CHAT_DPI)
+
+
+def _draw(chart: Chart, dpi: int) -> bytes:
     """A `Figure` of its own, not pyplot's: no global state, no GUI backend, and nothing
     kept alive after the call."""
-    fig = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
+    fig = Figure(figsize=SIZE_INCHES, dpi=dpi, layout="constrained")
     caseload, weeks, mix = fig.subplots(3, 1, height_ratios=(1.3, 1, 0.8))
-    fig.suptitle(
-        f"Caseload report: {report.scope}, {report.on:%d %B %Y}", fontsize=16, fontweight="bold"
-    )
-    _caseload(caseload, report)
-    _weeks(weeks, report)
-    _mix(mix, report)
+    fig.suptitle(chart.title, fontsize=16, fontweight="bold")
+    _caseload(caseload, chart)
+    _weeks(weeks, chart)
+    _mix(mix, chart)
+    raw = io.BytesIO()
+    fig.savefig(raw, format="png", metadata={"Software": None})
+    # Flat colours and text: a palette of 64 keeps them sharp at a third of the bytes,
+    # which matters to an image carried inline in a chat message.
     out = io.BytesIO()
-    fig.savefig(out, format="png", metadata={"Software": None})
+    Image.open(raw).convert("RGB").quantize(colors=64).save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 
-def _load(row: NqswRow, unit: str) -> tuple[float, float | None]:
-    if unit == "points":
-        return row.points or 0.0, row.points_cap
-    return float(row.children), row.children_cap
-
-
-def _caseload(ax: Axes, report: Report) -> None:
-    rows = list(report.nqsws)
-    unit = (
-        "points"
-        if rows and all(r.children_cap is None for r in rows) and any(r.points_cap for r in rows)
-        else "children"
-    )
-
-    def pressure(r: NqswRow) -> float:
-        load, cap = _load(r, unit)
-        return load / cap if cap else 0.0
-
-    shown = rows
-    title = f"{unit.capitalize()} held against the cap in force, per NQSW"
-    if len(rows) > MOST_BARS:
-        shown = sorted(rows, key=lambda r: (-pressure(r), r.ref))[:MOST_BARS]
-        title += f" ({MOST_BARS} of {len(rows)}, highest against their cap)"
-    xs = range(len(shown))
-    loads = [_load(r, unit) for r in shown]
-    over = [cap is not None and load > cap for load, cap in loads]
-    bars = ax.bar(
+def _caseload(ax: Axes, chart: Chart) -> None:
+    bars = chart.bars
+    title = f"{chart.unit.capitalize()} held against the cap in force, per NQSW"
+    if len(bars) < chart.of:
+        title += f" ({len(bars)} of {chart.of}, highest against their cap)"
+    xs = range(len(bars))
+    over = [b.cap is not None and b.value > b.cap for b in bars]
+    drawn_bars = ax.bar(
         xs,
-        [load for load, _ in loads],
+        [b.value for b in bars],
         color=[VERMILLION if o else BLUE for o in over],
         edgecolor=BLACK,
         linewidth=0.5,
     )
-    for bar, o in zip(bars, over, strict=True):
+    for bar, o in zip(drawn_bars, over, strict=True):
         if o:
             bar.set_hatch("//")
     handles: list[Artist] = [
         Patch(facecolor=BLUE, edgecolor=BLACK, label="within cap"),
         Patch(facecolor=VERMILLION, edgecolor=BLACK, hatch="//", label="over cap"),
     ]
-    capped = [(x, cap) for x, (_, cap) in zip(xs, loads, strict=True) if cap is not None]
+    capped = [(x, b.cap) for x, b in zip(xs, bars, strict=True) if b.cap is not None]
     if capped:
         ax.scatter(
             [x for x, _ in capped],
@@ -100,21 +90,21 @@ def _caseload(ax: Axes, report: Report) -> None:
             zorder=3,
         )
         handles.append(Line2D([], [], color=BLACK, linewidth=3, label="cap in force"))
-    ax.set_xticks(list(xs), [r.ref for r in shown], rotation=60, ha="right", fontsize=8)
+    ax.set_xticks(list(xs), [b.label for b in bars], rotation=60, ha="right", fontsize=8)
     ax.set_title(title, loc="left")
     ax.set_xlabel("NQSW")
-    ax.set_ylabel(unit)
+    ax.set_ylabel(chart.unit)
     ax.legend(handles=handles, loc="upper right", fontsize=9)
-    if not shown:
+    if not bars:
         ax.text(0.5, 0.5, "no NQSWs on the ASYE", ha="center", transform=ax.transAxes)
 
 
-def _weeks(ax: Axes, report: Report) -> None:
-    xs = list(range(len(report.weeks)))
+def _weeks(ax: Axes, chart: Chart) -> None:
+    xs = list(range(len(chart.weeks)))
     width = 0.4
     ax.bar(
         [x - width / 2 for x in xs],
-        [w.opened for w in report.weeks],
+        [w.opened for w in chart.weeks],
         width,
         color=ORANGE,
         edgecolor=BLACK,
@@ -123,7 +113,7 @@ def _weeks(ax: Axes, report: Report) -> None:
     )
     ax.bar(
         [x + width / 2 for x in xs],
-        [w.resolved for w in report.weeks],
+        [w.resolved for w in chart.weeks],
         width,
         color=SKY,
         edgecolor=BLACK,
@@ -131,13 +121,13 @@ def _weeks(ax: Axes, report: Report) -> None:
         hatch="..",
         label="resolved",
     )
-    ax.set_xticks(xs, [f"{w.start:%d %b}" for w in report.weeks], fontsize=8)
+    ax.set_xticks(xs, [f"{w.start:%d %b}" for w in chart.weeks], fontsize=8)
     ax.set_xlabel("week beginning")
     ax.set_ylabel("breaches")
     ax.set_title(f"Breaches opened and resolved per week, the last {len(xs)} weeks", loc="left")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     days = ax.twinx()
-    points = [(x, w.median_days_to_resolve) for x, w in zip(xs, report.weeks, strict=True)]
+    points = [(x, w.median_days) for x, w in zip(xs, chart.weeks, strict=True)]
     known = [(x, d) for x, d in points if d is not None]
     days.plot(
         [x for x, _ in known],
@@ -154,14 +144,14 @@ def _weeks(ax: Axes, report: Report) -> None:
     ax.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=9)
 
 
-def _mix(ax: Axes, report: Report) -> None:
-    names = [m.name for m in report.mix]
+def _mix(ax: Axes, chart: Chart) -> None:
+    names = [m.name for m in chart.mix]
     ys = list(range(len(names)))
-    lead = [m.lead for m in report.mix]
+    lead = [m.lead for m in chart.mix]
     ax.barh(ys, lead, color=BLUE, edgecolor=BLACK, linewidth=0.5, label="as lead")
     ax.barh(
         ys,
-        [m.co_work for m in report.mix],
+        [m.co_work for m in chart.mix],
         left=lead,
         color=ORANGE,
         edgecolor=BLACK,

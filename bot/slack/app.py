@@ -34,7 +34,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack import blocks, translate
-from bot.slack.messenger import SlackMessenger
+from bot.slack.messenger import SlackMessenger, upload_chart
 from bot.slack.translate import Incoming
 from handlers.chat.commands import Asker
 from handlers.chat.replies import ActionKind, Reply
@@ -153,8 +153,8 @@ class SlackEdge:
             await ack()
             return
         await ack(response_type=_response_type(reply), **blocks.reply(reply))
-        if reply.notices:  # most answers tell no one else: no task for them
-            self._later(self._logged(self._notify(reply), incoming.asker))
+        if reply.notices or reply.chart:  # most answers need nothing more: no task for them
+            self._later(self._logged(self._follow_up(reply, incoming), incoming.asker))
 
     async def _message(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
@@ -234,7 +234,7 @@ class SlackEdge:
         reply = await answer
         if reply is not None:
             await self._send(reply, incoming)
-            await self._notify(reply)
+            await self._follow_up(reply, incoming)
 
     async def _send(self, reply: Reply, incoming: Incoming) -> None:
         where = incoming.where
@@ -263,6 +263,14 @@ class SlackEdge:
         reply = await self._answer(incoming)
         if reply is not None:
             await self.client.views_publish(user_id=incoming.asker.user_id, view=blocks.home(reply))
+
+    async def _follow_up(self, reply: Reply, incoming: Incoming) -> None:
+        """What goes after the answer: its notices to others, and its charts to the asker
+        alone (in their DM with the bot, like the answer, private)."""
+        await self._notify(reply)
+        if reply.chart is not None:
+            opened = await self.client.conversations_open(users=incoming.asker.user_id)
+            await upload_chart(self.client, opened["channel"]["id"], reply.chart)
 
     async def _notify(self, reply: Reply) -> None:
         """Each Slack address of each notice, in the bot's DM with them. A failure is logged

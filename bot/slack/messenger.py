@@ -1,18 +1,23 @@
 """Slack's `Messenger`: a message posted unasked (`chat.postMessage`) and edited later
 (`chat.update`), through the edge's own Web API client, built without retry handlers so that
-each call is exactly one attempt and the outbox decides what happens after a failure."""
+each call is exactly one attempt and the outbox decides what happens after a failure. A
+reply's charts follow the message as an uploaded image (`files_upload_v2`)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.report_charts import drawn
 from bot.slack import blocks
 from handlers.alerts.messenger import DeliveryFailed, Destination, Posted
-from handlers.chat.replies import Reply
+from handlers.chat.replies import Chart, Reply
+
+log = logging.getLogger(__name__)
 
 PERMANENT = frozenset(
     {
@@ -76,7 +81,15 @@ class SlackMessenger:
             sent = await self._client.chat_postMessage(channel=to.id, **blocks.reply(message))
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as e:
             raise _failure(e) from e
-        return Posted(conversation=sent["channel"], message=sent["ts"])
+        posted = Posted(conversation=sent["channel"], message=sent["ts"])
+        if message.chart is not None:
+            try:
+                await upload_chart(self._client, posted.conversation, message.chart)
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as e:
+                # The message, the substance, is delivered: posting it again for its image
+                # would say it twice. The charts are also in `caseload-bot report`.
+                log.warning("slack: chart not uploaded channel=%s: %s", to.id, _failure(e).reason)
+        return posted
 
     async def edit(self, to: Destination, posted: Posted, message: Reply) -> None:
         try:
@@ -85,6 +98,17 @@ class SlackMessenger:
             )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as e:
             raise _failure(e) from e
+
+
+async def upload_chart(client: AsyncWebClient, channel: str, chart: Chart) -> None:
+    """Into a conversation the bot is in: a channel, or its DM with a person."""
+    await client.files_upload_v2(
+        channel=channel,
+        file=await drawn(chart),
+        filename="caseload-report.png",
+        title=chart.title,
+        alt_txt=f"{chart.title}: caseload against the cap, breaches by week, work held",
+    )
 
 
 def _failure(error: Exception) -> DeliveryFailed:

@@ -27,6 +27,7 @@ from microsoft_agents.hosting.core import (
 )
 
 from bot.metrics import Metrics
+from bot.report_charts import drawn
 from bot.settings import Settings
 from bot.teams import cards, translate
 from bot.teams.messenger import TeamsMessenger, from_agent, private_chat, retry_after
@@ -111,7 +112,8 @@ class TeamsEdge:
     async def _answer(
         self, context: TurnContext, incoming: translate.Incoming, reply: Reply
     ) -> None:
-        message = cards.activity(reply, incoming.names)
+        image = None if reply.chart is None else await drawn(reply.chart)
+        message = cards.activity(reply, incoming.names, image)
         activity = context.activity
         if reply.private and not incoming.personal:
             await self._tell(context, incoming.asker.tenant, incoming.asker.user_id, message)

@@ -5,6 +5,7 @@ activity's summary start with the reply's own first words."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -93,12 +94,21 @@ def form_card(form: Form, fallback: str) -> dict[str, Any]:
     }
 
 
-def activity(reply: Reply, names: Mapping[str, str] = {}) -> Activity:
-    """A message with the card; `summary` (what a notification shows) is the headline."""
+def activity(reply: Reply, names: Mapping[str, str] = {}, image: bytes | None = None) -> Activity:
+    """A message with the card; `summary` (what a notification shows) is the headline.
+    `image`: the reply's charts as a PNG, carried inline beside the card (Teams shows an
+    `image/*` attachment with a data URI as a picture; there is nowhere to host it)."""
+    attachments = [Attachment(content_type=CONTENT_TYPE, content=card(reply, names))]
+    if image is not None:
+        attachments.append(
+            Attachment(
+                content_type="image/png",
+                content_url="data:image/png;base64," + base64.b64encode(image).decode(),
+                name="caseload-report.png",
+            )
+        )
     return Activity(
-        type=ActivityTypes.message,
-        summary=_names(reply.text, names),
-        attachments=[Attachment(content_type=CONTENT_TYPE, content=card(reply, names))],
+        type=ActivityTypes.message, summary=_names(reply.text, names), attachments=attachments
     )
 
 

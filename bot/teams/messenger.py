@@ -27,6 +27,7 @@ from microsoft_agents.hosting.core import ChannelServiceAdapter, ConnectorClient
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 from pydantic import ValidationError
 
+from bot.report_charts import drawn
 from bot.teams import cards
 from handlers.alerts.messenger import DeliveryFailed, Destination, Posted
 from handlers.chat.replies import Reply
@@ -53,12 +54,16 @@ class TeamsMessenger:
         return "teams"
 
     async def post(self, to: Destination, message: Reply) -> Posted:
+        image = None if message.chart is None else await drawn(message.chart)
+
         async def send(connector: ConnectorClientBase, where: ConversationReference) -> Posted:
             conversation = to.id
             if to.kind == "person":
                 chat = private_chat(to.tenant, to.id, where.agent)
                 conversation = (await connector.conversations.create_conversation(chat)).id
-            activity = from_agent(cards.activity(message), where.channel_id, where.agent)
+            activity = from_agent(
+                cards.activity(message, image=image), where.channel_id, where.agent
+            )
             sent = await connector.conversations.send_to_conversation(conversation, activity)
             return Posted(conversation=conversation, message=sent.id or "")
 

@@ -3,6 +3,7 @@ it, and none of them decides a word of it (`../shared/design/chat-replies.md`)."
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
@@ -134,6 +135,46 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class Bar:
+    """One NQSW's caseload against the cap in force (none: no cap in this unit)."""
+
+    label: str
+    value: float
+    cap: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WeekBar:
+    start: dt.date
+    """A Monday."""
+    opened: int
+    resolved: int
+    median_days: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MixBar:
+    name: str
+    lead: int
+    co_work: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A report's charts as data, small enough to queue in the outbox: each renderer draws
+    them (an image uploaded in Slack, inline in Teams, on the try-out page)."""
+
+    title: str
+    unit: str
+    """What the bars count: children, or points where only points are capped."""
+    bars: tuple[Bar, ...]
+    of: int
+    """How many NQSWs there are in all; the bars show those highest against their cap."""
+    weeks: tuple[WeekBar, ...]
+    mix: tuple[MixBar, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One answer. `text` is the headline a notification preview shows; for an allocation
     check it starts with a `Verdict`. `private` answers are seen by the asker only."""
@@ -148,6 +189,8 @@ class Reply:
     form: Form | None = None
     """Instead of a message, open this form; `text` is the fallback where no form can open."""
     notices: tuple[Notice, ...] = ()
+    chart: Chart | None = None
+    """Drawn and shown with the answer, where the platform can show an image."""
     decision: Outcome | None = None
     """The outcome of the policy decision this answer reports, as the audit log recorded it
     (an allocation check on the ASYE): what the adapters count in the metrics."""

@@ -14,13 +14,15 @@ from handlers.chat import wording as w
 from handlers.chat.asker import whoami
 from handlers.chat.commands import Asker, Report
 from handlers.chat.permissions import Ask, Reach, reach, roles_for
-from handlers.chat.replies import Facts, Reply, Section, Tone
+from handlers.chat.replies import Bar, Chart, Facts, MixBar, Reply, Section, Tone, WeekBar
 from handlers.errors import NoTeam, NotInYourScope, NotYours, UnknownTeam
 from handlers.ports import Transactions
 from handlers.reports import figures
 from handlers.reports.caseload_report import caseload_report, london_today
 from handlers.reports.figures import NqswRow, Period
 
+MOST_BARS = 40
+"""Beyond this many NQSWs the caseload chart shows those highest against their cap."""
 SHOWN = 15
 """NQSWs listed in chat; the rest are counted, and all are in the command line report."""
 WHAT = "Seeing a caseload report"
@@ -124,4 +126,31 @@ def report_reply(rep: figures.Report) -> Reply:
             Section(trend, title="Trend"),
         ),
         tone=Tone.GOOD if total.within_policy == total.nqsws else Tone.CAUTION,
+        chart=chart_of(rep),
+    )
+
+
+def chart_of(rep: figures.Report) -> Chart:
+    rows = list(rep.nqsws)
+    points = bool(rows) and all(r.children_cap is None for r in rows)
+    points = points and any(r.points_cap is not None for r in rows)
+
+    def bar(r: NqswRow) -> Bar:
+        if points:
+            return Bar(r.ref, r.points or 0.0, r.points_cap)
+        return Bar(r.ref, float(r.children), r.children_cap)
+
+    bars = [bar(r) for r in rows]
+    if len(bars) > MOST_BARS:
+        bars = sorted(bars, key=lambda b: (-(b.value / b.cap if b.cap else 0.0), b.label))
+        bars = bars[:MOST_BARS]
+    return Chart(
+        title=f"Caseload report: {rep.scope}, {rep.on.day} {rep.on:%B %Y}",
+        unit="points" if points else "children",
+        bars=tuple(bars),
+        of=len(rows),
+        weeks=tuple(
+            WeekBar(w.start, w.opened, w.resolved, w.median_days_to_resolve) for w in rep.weeks
+        ),
+        mix=tuple(MixBar(m.name, m.lead, m.co_work) for m in rep.mix),
     )

@@ -12,8 +12,9 @@ import pytest
 from matplotlib.testing.compare import compare_images
 
 from bot.cli_report import render
-from bot.report_charts import DPI, MOST_BARS, SIZE_INCHES, charts_png
+from bot.report_charts import CHAT_DPI, DPI, SIZE_INCHES, charts_png
 from bot.report_formats import markdown, nqsw_csv
+from handlers.chat.report import MOST_BARS, chart_of
 from handlers.reports.figures import Report
 from tests.fakes import FakeTransactions
 from tests.reports.conftest import with_history
@@ -69,16 +70,19 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_the_charts_are_a_png_of_the_stated_size(report: Report) -> None:
-    png = charts_png(report)
+    png = charts_png(chart_of(report))
     assert _png_size(png) == (int(SIZE_INCHES[0] * DPI), int(SIZE_INCHES[1] * DPI))
-    assert charts_png(report) == png  # the same report draws the same image
+    assert charts_png(chart_of(report)) == png  # the same report draws the same image
+    small = charts_png(chart_of(report), CHAT_DPI)
+    assert _png_size(small) == (int(SIZE_INCHES[0] * CHAT_DPI), int(SIZE_INCHES[1] * CHAT_DPI))
+    assert len(small) < 20_000  # carried inline, as base64, in a Teams message
 
 
 def test_the_charts_match_the_reference(report: Report, tmp_path: Path) -> None:
     """Drawn as the reference was, within a tolerance for font rendering differences.
     To redraw after a deliberate change: delete the reference and run this test."""
     drawn = tmp_path / "drawn.png"
-    drawn.write_bytes(charts_png(report))
+    drawn.write_bytes(charts_png(chart_of(report)))
     if not REFERENCE.exists():
         REFERENCE.write_bytes(drawn.read_bytes())
         pytest.fail(f"no reference image: wrote {REFERENCE}; look at it, then run again")
@@ -90,5 +94,9 @@ def test_many_nqsws_show_those_highest_against_their_cap(report: Report) -> None
         dataclasses.replace(report.nqsws[0], ref=f"NQ-{n:03d}", children=n % 17)
         for n in range(MOST_BARS * 3)
     )
-    png = charts_png(dataclasses.replace(report, nqsws=many))
-    assert _png_size(png) == (1200, 1500)
+    chart = chart_of(dataclasses.replace(report, nqsws=many))
+    assert (len(chart.bars), chart.of) == (MOST_BARS, MOST_BARS * 3)
+    # The six at 16 children of 16 come first, by reference.
+    assert [b.label for b in chart.bars[:3]] == ["NQ-016", "NQ-033", "NQ-050"]
+    assert [b.value for b in chart.bars[:3]] == [16.0, 16.0, 16.0]
+    assert _png_size(charts_png(chart)) == (1200, 1500)

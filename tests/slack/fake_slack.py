@@ -59,9 +59,12 @@ class FakeSlack:
         self.socket_connected = asyncio.Event()
         self.socket_closed = asyncio.Event()
         self.ack_arrived = asyncio.Event()
+        self.uploads: dict[str, bytes] = {}
+        """Files uploaded, by the id `files.getUploadURLExternal` gave them."""
         self._ts = itertools.count(1)
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
         self.server = TestServer(app)
@@ -115,6 +118,16 @@ class FakeSlack:
             return {"message_ts": ts}
         if method in {"views.open", "views.publish"}:
             return {"view": {"id": f"V{ts}", **args["view"]}}
+        if method == "conversations.open":
+            return {"channel": {"id": dm_of(args["users"])}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{ts.replace('.', '')}"
+            return {
+                "upload_url": str(self.server.make_url(f"/upload/{file_id}")),
+                "file_id": file_id,
+            }
+        if method == "files.completeUploadExternal":
+            return {"files": [{"id": f["id"], "title": f.get("title")} for f in args["files"]]}
         if method == "apps.connections.open":
             return {"url": str(self.server.make_url("/socket")).replace("http", "ws", 1)}
         return {}
@@ -133,6 +146,11 @@ class FakeSlack:
                 {"ok": False, "error": "ratelimited"}, status=429, headers=headers
             )
         return web.Response(status=refusal.status, text="Internal Server Error", headers=headers)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Where `files.getUploadURLExternal` sends the file's bytes."""
+        self.uploads[request.match_info["file_id"]] = await request.read()
+        return web.Response(text="OK - uploaded")
 
     # --- response_url --------------------------------------------------------------------
 
@@ -165,13 +183,14 @@ class FakeSlack:
 
 
 async def _arguments(request: web.Request) -> dict[str, Any]:
-    """The SDK sends JSON to some methods and form fields to others; `blocks` and `view` in a
-    form are JSON strings."""
+    """The SDK sends JSON to some methods, form fields or query parameters to others;
+    `blocks`, `view` and `files` there are JSON strings."""
     if request.content_type == "application/json":
         args: dict[str, Any] = await request.json()
         return args
     form = {key: str(value) for key, value in (await request.post()).items()}
+    form.update(request.query)
     return {
-        key: json.loads(value) if key in {"blocks", "view"} else value
+        key: json.loads(value) if key in {"blocks", "view", "files"} else value
         for key, value in form.items()
     }

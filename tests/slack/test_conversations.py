@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from handlers.chat.replies import ActionKind, ActionValue
 from storage.models import Allocation, CaseRow, Person
 from tests.slack.conftest import FORM, MANAGER, NQSW, PSW, SENIOR_NQSW, STRANGER, Slack, buttons
-from tests.slack.fake_slack import BOT_USER_ID, TEAM_ID
+from tests.slack.fake_slack import BOT_USER_ID, TEAM_ID, dm_of
 
 VERDICT = re.compile(r"^(Allowed|Co-work only|Not allowed)\b")
 
@@ -70,6 +70,29 @@ async def test_a_stranger_is_answered_without_a_failure(slack: Slack) -> None:
     assert answer["text"]
     assert "Reference" not in answer["text"]
     assert not VERDICT.match(answer["text"])
+
+
+async def test_a_report_answers_in_the_ack_then_its_charts_follow_privately(slack: Slack) -> None:
+    answer = await slack.answer("/caseload", "report", user=MANAGER)
+    assert answer["response_type"] == "ephemeral"
+    assert headline(answer).startswith("Caseload report, ")
+    await slack.settle()
+    (opened,) = slack.fake.called("conversations.open")
+    assert opened.args["users"] == MANAGER
+    (done,) = slack.fake.called("files.completeUploadExternal")
+    assert done.args["channel_id"] == dm_of(MANAGER)
+    (png,) = slack.fake.uploads.values()
+    assert png.startswith(b"\x89PNG")
+
+
+async def test_an_allocation_answer_uploads_nothing(slack: Slack) -> None:
+    await slack.answer("/allocate", f"C-1 to <@{NQSW}> as lead")
+    await slack.settle()
+    assert (
+        slack.fake.called("conversations.open")
+        == slack.fake.called("files.getUploadURLExternal")
+        == []
+    )
 
 
 # --- buttons ---------------------------------------------------------------------------

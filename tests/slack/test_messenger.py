@@ -3,6 +3,7 @@ posts and edits, and how each failure is classed for the outbox (one attempt, ne
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services import bootstrap
 from bot.slack.messenger import SlackMessenger
 from handlers.alerts.messenger import DeliveryFailed, Destination, Posted
-from handlers.chat.replies import ActionKind, ActionValue, Button, Facts, Reply, Section
+from handlers.chat.replies import (
+    ActionKind,
+    ActionValue,
+    Bar,
+    Button,
+    Chart,
+    Facts,
+    MixBar,
+    Reply,
+    Section,
+    WeekBar,
+)
 from storage.db import Database
 from tests.slack.conftest import BOT_TOKEN, NQSW, slack_settings
 from tests.slack.fake_slack import TEAM_ID, FakeSlack, dm_of
@@ -144,3 +156,38 @@ async def test_no_answer_at_all_is_transient() -> None:
     )
     failed = await failure(SlackMessenger(client), channel())
     assert (failed.reason, failed.permanent) == ("ClientConnectorError", False)
+
+
+CHART = Chart(
+    title="Caseload report: Stoke, 30 November 2026",
+    unit="children",
+    bars=(Bar("NQ-1", 12, 16), Bar("NQ-2", 17, 16)),
+    of=2,
+    weeks=(WeekBar(dt.date(2026, 11, 23), 2, 1, 2.5),),
+    mix=(MixBar("Child in need", 5, 1),),
+)
+
+
+async def test_a_report_is_posted_then_its_charts_uploaded_beside_it(
+    messenger: SlackMessenger, fake_slack: FakeSlack
+) -> None:
+    posted = await messenger.post(channel(), Reply("Caseload report, Stoke", chart=CHART))
+    assert [c.method for c in fake_slack.calls] == [
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
+    (done,) = fake_slack.called("files.completeUploadExternal")
+    assert done.args["channel_id"] == posted.conversation == CHANNEL
+    assert done.args["files"][0]["title"] == CHART.title
+    (png,) = fake_slack.uploads.values()
+    assert png.startswith(b"\x89PNG")
+
+
+async def test_a_chart_slack_refuses_does_not_post_the_message_twice(
+    messenger: SlackMessenger, fake_slack: FakeSlack
+) -> None:
+    fake_slack.refuse("files.completeUploadExternal", 500)
+    posted = await messenger.post(person(), Reply("Caseload report, Stoke", chart=CHART))
+    assert posted.conversation == dm_of(NQSW)
+    assert len(fake_slack.called("chat.postMessage")) == 1

@@ -3,6 +3,7 @@ recording every call; told to, it answers the next calls with a status (429, 403
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -65,7 +66,19 @@ class FakeConnector:
             if kind is not None and call.kind != kind:
                 continue
             for attachment in call.body.get("attachments") or []:
-                out.append(attachment["content"])
+                if attachment["contentType"] == "application/vnd.microsoft.card.adaptive":
+                    out.append(attachment["content"])
+        return out
+
+    def images(self) -> list[bytes]:
+        """The images sent inline (a data URI beside a card), decoded."""
+        out = []
+        for call in self.calls:
+            for attachment in call.body.get("attachments") or []:
+                if attachment["contentType"].startswith("image/"):
+                    head, data = attachment["contentUrl"].split(",", 1)
+                    assert head == f"data:{attachment['contentType']};base64", head
+                    out.append(base64.b64decode(data))
         return out
 
     async def _record(self, request: web.Request) -> web.Response | None:

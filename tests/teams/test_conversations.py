@@ -59,6 +59,10 @@ async def test_every_conversation_through_teams(
             assert word not in text, (c.name, word, text)
         (sent,) = [call for call in teams.connector.calls if call.body.get("attachments")]
         assert sent.body["summary"] == text.splitlines()[0]
+        # A report's charts go inline beside its card; no other answer carries an image.
+        images = teams.connector.images()
+        reported = text.startswith("Caseload report, ")
+        assert [png[:4] for png in images] == ([b"\x89PNG"] if reported else []), c.name
         after = await audit_heads(teams.storage)
         assert after[STOKE] - before[STOKE] == (1 if c.audited else 0), c.name
         assert after[DORSET] == before[DORSET], c.name

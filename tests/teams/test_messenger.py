@@ -5,6 +5,7 @@ each failure is classed for the outbox, and tried once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 
@@ -12,7 +13,7 @@ import pytest
 
 from bot.teams.messenger import TeamsMessenger
 from handlers.alerts.messenger import DeliveryFailed, Destination, Posted
-from handlers.chat.replies import Facts, Reply, Section
+from handlers.chat.replies import Bar, Chart, Facts, MixBar, Reply, Section, WeekBar
 from tests.chat.world import AAD, TENANT
 from tests.teams.conftest import BOT, CHANNEL, Teams
 
@@ -74,6 +75,24 @@ async def test_a_person_gets_it_in_the_1on1_chat_teams_opens(teams: Teams) -> No
     assert (sent.kind, sent.conversation) == ("send", f"a:1on1-{AAD['NQ-7']}")
     assert posted == Posted(conversation=f"a:1on1-{AAD['NQ-7']}", message="act-1")
     assert teams.connector.cards()[0]["fallbackText"].startswith(ALERT.text)
+
+
+async def test_a_report_carries_its_charts_inline_beside_the_card(teams: Teams) -> None:
+    reference = await installed(teams)
+    chart = Chart(
+        title="Caseload report: Stoke, 30 November 2026",
+        unit="children",
+        bars=(Bar("NQ-1", 12, 16),),
+        of=1,
+        weeks=(WeekBar(dt.date(2026, 11, 23), 2, 1, 2.5),),
+        mix=(MixBar("Child in need", 5, 1),),
+    )
+    await teams.edge.messenger.post(channel(reference), Reply("Caseload report", chart=chart))
+    (sent,) = teams.connector.calls
+    kinds = [a["contentType"] for a in sent.body["attachments"]]
+    assert kinds == ["application/vnd.microsoft.card.adaptive", "image/png"]
+    (png,) = teams.connector.images()
+    assert png.startswith(b"\x89PNG") and len(png) < 20_000
 
 
 async def test_an_edit_updates_the_same_activity(teams: Teams) -> None:
