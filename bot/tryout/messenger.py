@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.report_charts import drawn
 from handlers.alerts.messenger import Destination, Posted
 from handlers.chat.replies import Reply
 
@@ -28,6 +29,8 @@ class Shown:
     kind: Literal["channel", "person"]
     target: str
     reply: Reply
+    image: bytes | None = None
+    """The reply's charts, drawn once when posted (a weekly report)."""
 
 
 class WebMessenger:
@@ -43,7 +46,8 @@ class WebMessenger:
     async def post(self, to: Destination, message: Reply) -> Posted:
         seq = next(self._seq)
         message_id = f"m{seq}"
-        self._keep_one(Shown(seq, message_id, to.kind, to.id, message))
+        image = None if message.chart is None else await drawn(message.chart)
+        self._keep_one(Shown(seq, message_id, to.kind, to.id, message, image))
         return Posted(conversation=f"{to.kind}:{to.id}", message=message_id)
 
     async def edit(self, to: Destination, posted: Posted, message: Reply) -> None:

@@ -5,6 +5,7 @@ and Adaptive Cards, this chooses shapes and decides no word."""
 from __future__ import annotations
 
 import re
+from base64 import b64encode
 from typing import Any
 
 from handlers.chat.replies import Block, Facts, Form, Reply, Section
@@ -14,7 +15,9 @@ Json = dict[str, Any]
 _MENTION = re.compile(r"<@([A-Za-z0-9_.:-]{1,128})>")
 
 
-def reply(answer: Reply) -> Json:
+def reply(answer: Reply, image: bytes | None = None) -> Json:
+    """`image`: the reply's charts as a PNG, shown as a data URI (the page's policy allows
+    images from itself and `data:` only)."""
     return {
         "text": _names(answer.text),
         "tone": answer.tone.value,
@@ -31,6 +34,8 @@ def reply(answer: Reply) -> Json:
             for b in answer.buttons
         ],
         "form": None if answer.form is None else _form(answer.form),
+        "image": None if image is None else "data:image/png;base64," + b64encode(image).decode(),
+        "image_alt": None if answer.chart is None else answer.chart.title,
     }
 
 

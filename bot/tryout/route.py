@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bot.http_body import read_body
 from bot.http_errors import invalid, problem
+from bot.report_charts import drawn
 from bot.services import SERVICES, Services
 from bot.tryout import render, translate
 from bot.tryout.messenger import WebMessenger
@@ -100,7 +101,7 @@ async def channel(request: web.Request) -> web.Response:
                     "seq": s.seq,
                     "id": s.id,
                     "where": "channel" if s.kind == "channel" else "private",
-                    "reply": render.reply(s.reply),
+                    "reply": render.reply(s.reply, s.image),
                 }
                 for s in messenger.since(int(since), handle)
             ]
@@ -124,7 +125,8 @@ async def _turn(request: web.Request, read: translate.Reader) -> web.Response:
         for to in notice.to:
             if to.platform == "web":
                 await messenger.post(Destination("web", to.tenant, "person", to.user_id), told)
-    return web.json_response({"reply": render.reply(reply)})
+    image = None if reply.chart is None else await drawn(reply.chart)
+    return web.json_response({"reply": render.reply(reply, image)})
 
 
 async def _answer(services: Services, incoming: translate.Incoming) -> Reply | None:

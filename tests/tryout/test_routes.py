@@ -5,6 +5,7 @@ should not send. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -96,6 +97,17 @@ async def test_check_then_record_an_allocation(client: Client) -> None:
     assert recorded["replaces"] is True
     again = await say(client, "/allocate C-1042 to @sam.okafor as lead")
     assert "already" in json.dumps(again).lower()
+
+
+async def test_a_report_shows_its_charts_beside_it(client: Client) -> None:
+    report = await say(client, "/caseload report")
+    assert report["text"].startswith("Caseload report, Demo Borough Council")
+    head, data = report["image"].split(",", 1)
+    assert head == "data:image/png;base64"
+    assert base64.b64decode(data).startswith(b"\x89PNG")
+    assert report["image_alt"].startswith("Caseload report: ")
+    checked = await say(client, "/allocate C-1042 to @sam.okafor as lead")
+    assert checked["image"] is None
 
 
 async def test_an_exception_is_asked_for_then_granted(client: Client, services: Services) -> None:

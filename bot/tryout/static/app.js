@@ -62,6 +62,12 @@ function renderReply(reply, onPress) {
     box.appendChild(row);
   }
   if (reply.form) box.appendChild(renderForm(reply.form, box, onPress));
+  if (reply.image && reply.image.startsWith("data:image/png;base64,")) {
+    const chart = el("img", "chart");
+    chart.src = reply.image;
+    chart.alt = reply.image_alt || "charts";
+    box.appendChild(chart);
+  }
   return box;
 }
 
