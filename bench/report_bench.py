@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import platform as host
 import random
@@ -35,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from figures import Figure, add_json_option, write_json
 from sqlalchemy import insert
 
 from bot.cli_report import render
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teams", type=int, default=400)
     parser.add_argument("--cases", type=int, default=8, help="per NQSW (8)")
     parser.add_argument("--runs", type=int, default=3, help="the best of (3)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     if min(args.nqsws, args.teams, args.cases, args.runs) < 1:
         parser.error("every count must be at least 1")
@@ -249,8 +249,24 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{host.processor() or host.machine()}, {os.cpu_count()} logical CPUs;"
         f" Python {sys.version.split()[0]}; SQLite {sqlite3.sqlite_version}"
     )
-    if args.json is not None:
-        args.json.write_text(json.dumps({"name": "report", **figures}, indent=2))
+    write_json(
+        "report",
+        args,
+        [
+            Figure(
+                f"report of {figures['nqsws']:,} NQSWs",
+                figures["report_s"],
+                "s",
+                target=TARGET_S,
+                must=TARGET_S,
+                better="lower",
+            ),
+            Figure("one team's report", 1000 * figures["team_report_s"], "ms", better="lower"),
+            Figure("charts PNG", figures["render_png_s"], "s", better="lower"),
+            Figure("Markdown", figures["render_md_s"], "s", better="lower"),
+            Figure("peak RSS", figures["peak_rss_mib"], "MiB", better="lower"),
+        ],
+    )
     return 0
 
 

@@ -111,6 +111,14 @@ BENCHES = (
         opts("--only latency"),
         "faults (PostgreSQL)",
     ),
+    Bench(
+        "report",
+        "report_bench.py",
+        "The caseload report of a generated council of 10,000 NQSWs on SQLite (issue 11)",
+        (),
+        opts("--nqsws 500 --teams 20 --runs 1"),
+        600,
+    ),
 )
 NAMES = tuple(b.name for b in BENCHES)
 

@@ -307,8 +307,11 @@ def figures(results: list[Result]) -> list[Figure]:
             Figure(f"{r.name}: answers not 200", not_200, "requests"),
         ]
     product, edge, bare = (len(r.latencies) / r.seconds for r in results)
+    p99 = pct(results[0].latencies, 99)
     out += [
-        Figure("throughput ratio caseload-bot / bare bolt ack", product / bare, "×"),
+        # Issue 7: at least the bare ack's throughput and p99 under 50 ms; must: half, 250 ms.
+        Figure("throughput ratio caseload-bot / bare bolt ack", product / bare, "×", 1.0, 0.5),
+        Figure("caseload-bot /allocate p99 (issue 7)", p99, "ms", 50, 250, better="lower"),
         Figure("throughput ratio caseload-bot help / bare bolt ack", edge / bare, "×"),
     ]
     return out
