@@ -48,7 +48,7 @@ $(STAMP): pyproject.toml $(PY_STAMP)
 	touch $(STAMP) $(RUN_STAMP)
 
 run: $(RUN_STAMP)
-	$(BIN)/caseload-bot serve --migrate --demo
+	LOG_FORMAT=$${LOG_FORMAT:-text} $(BIN)/caseload-bot serve --migrate --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
