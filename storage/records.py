@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from handlers.ports import BreachRecord, BreachStatus, TeamRecord
-from policy import Breach
+from policy import Breach, Case, Role
 from storage.models import BreachRow, Team
 
 
@@ -47,3 +47,16 @@ def breach_record(row: BreachRow) -> BreachRecord:
 
 
 UNRESOLVED = BreachRow.status.in_(("open", "acknowledged"))
+
+
+def held_case(row: Any, flags: frozenset[str], overrides: frozenset[str]) -> Case:
+    """A caseload row (the case's columns and the allocation's role) as the engine's case."""
+    return Case(
+        case_id=row.ref,
+        work_type=row.work_type,
+        children=row.children,
+        role=Role(row.role),
+        flags=flags,
+        external=row.external,
+        overrides=overrides,
+    )

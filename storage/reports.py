@@ -22,7 +22,7 @@ from handlers.ports import (
     PersonRecord,
     ReportPicture,
 )
-from policy import Case, Role, StaffRole, Worker
+from policy import StaffRole, Worker
 from policy.requests import parse_pause
 from storage.models import (
     Allocation,
@@ -38,7 +38,7 @@ from storage.models import (
     Supervision,
     Team,
 )
-from storage.records import team_record
+from storage.records import held_case, team_record
 
 _people, _roles = Person.__table__.c, PersonRole.__table__.c
 _record = AsyeRecord.__table__.c
@@ -154,16 +154,7 @@ class Reports:
                     agreements=frozenset(r.agreement for r in agreed.get(p.id, ())),
                 ),
                 caseload=tuple(
-                    Case(
-                        case_id=r.ref,
-                        work_type=r.work_type,
-                        children=r.children,
-                        role=Role(r.role),
-                        flags=_keys(r.flags),
-                        external=r.external,
-                        overrides=_keys(r.overrides),
-                    )
-                    for r in held.get(p.id, ())
+                    held_case(r, _keys(r.flags), _keys(r.overrides)) for r in held.get(p.id, ())
                 ),
                 last_supervision=supervised.get(p.id),
             )

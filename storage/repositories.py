@@ -76,7 +76,7 @@ from storage.models import (
     WebhookSecret,
 )
 from storage.outbox import Outbox, Runs, Supervisions
-from storage.records import UNRESOLVED, breach_of, breach_record, team_record
+from storage.records import UNRESOLVED, breach_of, breach_record, held_case, team_record
 from storage.reports import Reports
 
 STUB_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -713,18 +713,7 @@ class Allocations:
 
     async def caseload(self, person_id: int, on: dt.date) -> tuple[Case, ...]:
         rows = await _rows(self._s, _CASELOAD, person_id=person_id, on=on)
-        return tuple(
-            Case(
-                case_id=r.ref,
-                work_type=r.work_type,
-                children=r.children,
-                role=Role(r.role),
-                flags=frozenset(r.flags),
-                external=r.external,
-                overrides=frozenset(r.overrides),
-            )
-            for r in rows
-        )
+        return tuple(held_case(r, frozenset(r.flags), frozenset(r.overrides)) for r in rows)
 
     async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None:
         row = await self._open(case_id, person_id)

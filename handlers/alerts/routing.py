@@ -101,8 +101,22 @@ async def to_people(
     breach_id: int | None = None,
 ) -> list[NewMessage]:
     """One message to each of these people privately, keyed `key` per destination."""
-    text = encode(body)
     unique = list({p.id: p for p in people}.values())
+    return addressed(await privately(uow, unique), key, topic, body, due, breach_id=breach_id)
+
+
+def addressed(
+    places: Iterable[Destination],
+    key: str,
+    topic: str,
+    body: Reply,
+    due: dt.datetime,
+    *,
+    breach_id: int | None = None,
+) -> list[NewMessage]:
+    """The same message to each place, keyed `key` per destination (so that queueing it
+    again, from a redelivered event or a second replica, adds nothing)."""
+    text = encode(body)
     return [
         NewMessage(
             key=f"{key}:{d.platform}:{d.id}",
@@ -115,5 +129,5 @@ async def to_people(
             due_at=due,
             breach_id=breach_id,
         )
-        for d in await privately(uow, unique)
+        for d in places
     ]

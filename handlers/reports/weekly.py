@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
 
 from handlers.admin import checkpoint_line
 from handlers.alerts import routing
-from handlers.alerts.body import encode
-from handlers.alerts.messenger import Destination
 from handlers.chat.replies import Reply, Section
 from handlers.chat.report import report_reply
 from handlers.errors import UnknownOrganisation
@@ -73,34 +70,17 @@ async def _post(tx: Transactions, org_id: str, now: dt.datetime) -> int:
             continue
         report = await caseload_report(tx, org_id, team_ref, period, now)
         if report.total.nqsws:  # a team with nobody on the ASYE is not told so every week
-            messages += _messages(f"{key}:{team_ref}", places, report_reply(report), now)
+            messages += routing.addressed(
+                places, f"{key}:{team_ref}", TOPIC, report_reply(report), now
+            )
     whole = report_reply(await caseload_report(tx, org_id, None, period, now))
     if head is not None:
         whole = _with_checkpoint(whole, checkpoint_line(head))
-    messages += _messages(f"{key}:org", privately, whole, now)
+    messages += routing.addressed(privately, f"{key}:org", TOPIC, whole, now)
     async with tx.write() as uow:
         added = await uow.outbox.add(org_id, messages, now)
     log.info("weekly report of %s: %d messages queued", org_id, added)
     return added
-
-
-def _messages(
-    key: str, places: Sequence[Destination], body: Reply, now: dt.datetime
-) -> list[NewMessage]:
-    text = encode(body)
-    return [
-        NewMessage(
-            key=f"{key}:{d.platform}:{d.id}",
-            topic=TOPIC,
-            platform=d.platform,
-            tenant=d.tenant,
-            kind=d.kind,
-            target=d.id,
-            body=text,
-            due_at=now,
-        )
-        for d in places
-    ]
 
 
 async def set_report_day(
