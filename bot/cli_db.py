@@ -61,6 +61,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     day.add_argument("--org", required=True)
     day.add_argument("--day", required=True, choices=(*weekly.WEEKDAYS, "off"))
     day.set_defaults(run=_wrap(_org_report_day))
+    equality = org.add_parser(
+        "equality",
+        help="the equality view (the report's measures by cohort, for the principal social"
+        " worker only): which cohort attributes the organisation records, or off",
+    )
+    equality.add_argument("--org", required=True)
+    which = equality.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--attributes",
+        metavar="KEY,KEY",
+        help="the attributes worker.upserted may then carry, e.g. ethnicity,sex,route; the"
+        " values of any attribute left out are erased",
+    )
+    which.add_argument(
+        "--off", action="store_true", help="switch it off and erase every stored cohort value"
+    )
+    equality.set_defaults(run=_wrap(_org_equality))
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="cmd", required=True)
     token_create = token.add_parser("create", help="create a token; it is printed once")
@@ -142,6 +159,18 @@ async def _org_report_day(services: Services, args: argparse.Namespace) -> int:
     await weekly.set_report_day(services.tx, args.org, weekday, services.now())
     said = "off" if weekday is None else f"posted on {args.day.capitalize()}s from 09:00"
     print(f"the weekly report of {args.org} is {said}", file=sys.stderr)
+    return 0
+
+
+async def _org_equality(services: Services, args: argparse.Namespace) -> int:
+    attributes = None if args.off else [a.strip() for a in args.attributes.split(",") if a.strip()]
+    change = await admin.set_equality_view(
+        services.tx, args.org, attributes, CLI_ACTOR, services.now()
+    )
+    on = change.attributes
+    said = "off" if on is None else "on, recording " + ", ".join(on)
+    erased = f"{change.values_erased} stored cohort values erased"
+    print(f"the equality view of {args.org} is {said}; {erased}", file=sys.stderr)
     return 0
 
 

@@ -11,10 +11,18 @@ import sys
 from pathlib import Path
 
 from bot.cli_db import _date, _fail, _org_id, _wrap, _write_csv
-from bot.report_formats import html_page, markdown, nqsw_csv, teams_csv, weeks_csv
+from bot.report_formats import (
+    equality_csv,
+    html_page,
+    markdown,
+    nqsw_csv,
+    teams_csv,
+    weeks_csv,
+)
 from bot.services import Services
 from handlers.admin import checkpoint, checkpoint_line
 from handlers.chat.report import chart_of
+from handlers.errors import EqualityViewOff
 from handlers.reports.caseload_report import caseload_report, london_today
 from handlers.reports.figures import Period, Report
 from policy import LONDON
@@ -50,6 +58,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         " period's audit rows and the chain's checkpoint, with their SHA-256 sums)",
     )
     report.add_argument(
+        "--equality",
+        action="store_true",
+        help="add the equality view (the measures by cohort) for the principal social worker;"
+        " the whole organisation only, where it records cohorts. csv: the view's table alone",
+    )
+    report.add_argument(
         "--out",
         type=Path,
         metavar="PATH",
@@ -67,7 +81,13 @@ async def _report(services: Services, args: argparse.Namespace) -> int:
     period = Period(args.start or end - dt.timedelta(days=6), end)
     if period.start > period.end:
         return _fail("--from is after --to")
-    report = await caseload_report(services.tx, args.org, args.team, period, services.now())
+    if args.equality and args.team is not None:
+        return _fail("--equality is for the whole organisation: leave out --team")
+    report = await caseload_report(
+        services.tx, args.org, args.team, period, services.now(), equality=args.equality
+    )
+    if args.equality and report.equality is None:
+        raise EqualityViewOff(org=args.org)
     if args.format == "pack":
         return await _pack(services, report, args.out)
     data = render(report, args.format)
@@ -83,7 +103,7 @@ def render(report: Report, fmt: str) -> bytes:
     if fmt == "md":
         return markdown(report).encode()
     if fmt == "csv":
-        return nqsw_csv(report).encode()
+        return (nqsw_csv(report) if report.equality is None else equality_csv(report)).encode()
     # matplotlib takes a second to import: only the formats that draw pay for it.
     from bot.report_charts import charts_png
 
@@ -102,6 +122,7 @@ async def _pack(services: Services, report: Report, folder: Path) -> int:
         "nqsws.csv": nqsw_csv(report).encode(),
         "teams.csv": teams_csv(report).encode(),
         "weeks.csv": weeks_csv(report).encode(),
+        **({} if report.equality is None else {"equality.csv": equality_csv(report).encode()}),
         "charts.png": (png := render(report, "png")),
         "report.html": html_page(report, base64.b64encode(png).decode()).encode(),
         "checkpoint.txt": (

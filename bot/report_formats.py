@@ -12,6 +12,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import replace
 
+from handlers.reports.equality import SMALL_GROUP, EqualityView, Group
 from handlers.reports.figures import NqswRow, Report, Summary
 
 SUMMARY_HEAD = (
@@ -108,6 +109,46 @@ def nqsw_cells(r: NqswRow) -> tuple[str, ...]:
     )
 
 
+EQUALITY_HEAD = (
+    "group",
+    "NQSWs",
+    "within policy",
+    "median caseload (% of cap)",
+    "lead complex work",
+    "co-work ratio",
+    "breaches opened in period",
+)
+EQUALITY_TITLE = "Equality view (for the principal social worker only)"
+
+
+def equality_cells(g: Group) -> tuple[str, ...]:
+    """A suppressed group shows only why: never a figure that describes a few people."""
+    m = g.measures
+    if m is None:
+        shown = f"fewer than {SMALL_GROUP}" if g.suppressed == "fewer than 5" else "withheld"
+        return (g.value, shown, *("-" * (len(EQUALITY_HEAD) - 2)))
+    return (
+        g.value,
+        str(m.nqsws),
+        _ratio(m.within_policy),
+        "-" if m.median_of_cap is None else f"{_num(m.median_of_cap)}%",
+        _ratio(m.complex_lead),
+        _ratio(m.co_work_ratio),
+        str(m.breaches_opened),
+    )
+
+
+def equality_notes(view: EqualityView) -> tuple[str, ...]:
+    return (
+        "Complex work: "
+        + (", ".join(view.complex_work) or "none")
+        + " (the work the policy does not let an NQSW lead until a milestone).",
+        f"A group of fewer than {SMALL_GROUP} NQSWs shows no figures; where only one group is"
+        " that small, the next smallest is withheld too, so that its figures cannot be worked"
+        " out from the totals. Cohort attributes are special-category data: do not forward.",
+    )
+
+
 def _headline(report: Report) -> str:
     return (
         f"{report.policy} · caseloads on {report.on.isoformat()} · breaches from"
@@ -173,6 +214,12 @@ def markdown(report: Report) -> str:
             [(m.name, str(m.lead), str(m.co_work)) for m in report.mix],
         ),
     ]
+    if report.equality is not None:
+        lines += ["", f"## {EQUALITY_TITLE}", ""]
+        for split in report.equality.attributes:
+            lines += [f"### By {split.attribute}", ""]
+            lines += [*_md_table(EQUALITY_HEAD, [equality_cells(g) for g in split.groups]), ""]
+        lines += list(equality_notes(report.equality))
     return "\n".join(lines) + "\n"
 
 
@@ -294,6 +341,47 @@ def weeks_csv(report: Report) -> str:
     return out.getvalue()
 
 
+def equality_csv(report: Report) -> str:
+    """The equality view, one row per attribute and group; a suppressed group's count is
+    `fewer than 5` (or `withheld`) and its figures are empty."""
+    assert report.equality is not None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        (
+            "org",
+            "on",
+            "attribute",
+            "group",
+            "nqsws",
+            "within_policy_share",
+            "median_percent_of_cap",
+            "complex_lead_share",
+            "co_work_ratio",
+            "breaches_opened",
+        )
+    )
+    for split in report.equality.attributes:
+        for g in split.groups:
+            m = g.measures
+            head = (report.org_id, report.on.isoformat(), split.attribute, _csv_safe(g.value))
+            if m is None:
+                writer.writerow((*head, g.suppressed, "", "", "", "", ""))
+                continue
+            writer.writerow(
+                (
+                    *head,
+                    m.nqsws,
+                    round(m.within_policy, 3),
+                    _opt(m.median_of_cap),
+                    round(m.complex_lead, 3),
+                    "" if m.co_work_ratio is None else round(m.co_work_ratio, 3),
+                    m.breaches_opened,
+                )
+            )
+    return out.getvalue()
+
+
 def _opt(x: float | None) -> str:
     return "" if x is None else _num(x)
 
@@ -342,6 +430,12 @@ def html_page(report: Report, charts_png_base64: str) -> str:
         f" mix' src='data:image/png;base64,{charts_png_base64}'>",
         "<h2>NQSWs</h2>",
         _html_table(NQSW_HEAD, [nqsw_cells(r) for r in report.nqsws]),
-        "</body></html>",
     ]
+    if report.equality is not None:
+        parts.append(f"<h2>{html.escape(EQUALITY_TITLE)}</h2>")
+        for split in report.equality.attributes:
+            parts.append(f"<h3>By {html.escape(split.attribute)}</h3>")
+            parts.append(_html_table(EQUALITY_HEAD, [equality_cells(g) for g in split.groups]))
+        parts += [f"<p>{html.escape(note)}</p>" for note in equality_notes(report.equality)]
+    parts.append("</body></html>")
     return "".join(parts) + "\n"

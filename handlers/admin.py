@@ -11,13 +11,16 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 
 from handlers import audit
 from handlers.errors import Busy, NoAuditRows, UnknownOrganisation, UnknownToken
+from handlers.events import MAX_COHORT_ATTRIBUTES
 from handlers.ports import (
     AuditRow,
     ChainProblem,
@@ -27,13 +30,15 @@ from handlers.ports import (
     Transactions,
     UnitOfWork,
 )
-from policy import PolicyFile
+from policy import InputError, PolicyFile
 
 TOKEN_PREFIX = "clb_"
 SECRET_PREFIX = "whsec_"
 PREVIOUS_SECRET_VALID = dt.timedelta(hours=24)
 """How long a replaced webhook secret still verifies: the case system's own change of
 secret rarely happens at the same minute as ours."""
+_COHORT_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+"""As `handlers.events.CohortKey`: the keys `worker.upserted` may then carry."""
 LAST_USED_PRECISION = dt.timedelta(minutes=15)
 """A token's last use is written at most this often: enough to tell an unused token from
 one in use, without a write on every request."""
@@ -142,6 +147,52 @@ async def set_webhook_secret(
         record = audit.WebhookSecretSet(secret_id=secret_id, previous_valid_until=until)
         await uow.audit.append(org_id, record, actor, at)
     return secret, until
+
+
+# --- the equality view -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EqualityViewChange:
+    attributes: tuple[str, ...] | None
+    """What the organisation records now; None: the view is off."""
+    values_erased: int
+    changed: bool
+
+
+async def set_equality_view(
+    tx: Transactions,
+    org_id: str,
+    attributes: Sequence[str] | None,
+    actor: str,
+    at: dt.datetime,
+) -> EqualityViewChange:
+    """Record these cohort attributes, or switch the view off (None). Every stored value of
+    an attribute no longer recorded (all of them, off) is erased in the same transaction:
+    special-category data is kept only while the organisation has chosen to keep it.
+    Audited with the attribute keys and the count erased, never a value."""
+    keys = None if attributes is None else tuple(sorted(set(attributes)))
+    if keys is not None:
+        if not keys:
+            raise InputError("attributes", "name at least one attribute, or switch the view off")
+        if len(keys) > MAX_COHORT_ATTRIBUTES:
+            raise InputError("attributes", f"at most {MAX_COHORT_ATTRIBUTES} attributes")
+        for key in keys:
+            if not _COHORT_KEY.match(key):
+                raise InputError(
+                    "attributes",
+                    f"{key!r} is not an attribute key: lower-case letters, digits and _, at"
+                    " most 32, starting with a letter (e.g. ethnicity, sex, route)",
+                )
+    async with tx.write() as uow:
+        await _org(uow, org_id)
+        before = await uow.cohorts.attributes(org_id)
+        erased = await uow.cohorts.set_attributes(org_id, keys, at)
+        changed = before != keys or erased > 0
+        if changed:
+            record = audit.EqualityViewSet(attributes=keys or (), values_erased=erased)
+            await uow.audit.append(org_id, record, actor, at)
+    return EqualityViewChange(keys, erased, changed)
 
 
 # --- the audit trail ---------------------------------------------------------------------

@@ -200,6 +200,15 @@ class ChannelLinked(AuditRecord):
     channel: str
 
 
+class EqualityViewSet(AuditRecord):
+    """The equality view switched on, changed or off (`attributes` empty): the attribute
+    keys recorded, never a person's value, and how many stored values were erased."""
+
+    kind = AuditKind.EQUALITY_VIEW_SET
+    attributes: tuple[str, ...]
+    values_erased: int
+
+
 RECORDS: dict[AuditKind, type[AuditRecord]] = {
     record.kind: record
     for record in (
@@ -218,6 +227,7 @@ RECORDS: dict[AuditKind, type[AuditRecord]] = {
         SupervisionRecorded,
         DeliveryParked,
         ChannelLinked,
+        EqualityViewSet,
     )
 }
 

@@ -11,6 +11,7 @@ the sender's retry applies it in order.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from handlers import audit
@@ -161,6 +162,8 @@ async def _worker(
     uow: UnitOfWork, org: OrgRecord, event: WorkerUpsertedEvent
 ) -> tuple[bool, list[int]]:
     d, when = event.data, event.occurred_at
+    if d.cohort is not None:
+        await _check_cohort(uow, org, d.cohort)
     changed = await uow.people.upsert(
         org.id,
         d.ref,
@@ -189,7 +192,29 @@ async def _worker(
             changed |= await uow.directory.link(
                 person_id, "teams", c.teams_tenant_id, c.teams_aad_object_id
             )
+    if d.cohort is not None:
+        changed |= await uow.cohorts.set_values(person_id, d.cohort, when)
     return changed, [person_id]
+
+
+async def _check_cohort(uow: UnitOfWork, org: OrgRecord, cohort: Mapping[str, object]) -> None:
+    """Cohort values are special-category data: kept only once the organisation has chosen
+    to record them, and only the attributes it chose; anything else refuses the event."""
+    recorded = await uow.cohorts.attributes(org.id)
+    if recorded is None:
+        raise InputError(
+            "data.cohort",
+            "this organisation does not record cohort attributes, so none is stored: leave"
+            " `cohort` out, or have an administrator switch the equality view on with"
+            " `caseload-bot org equality`",
+        )
+    for key in cohort:
+        if key not in recorded:
+            raise InputError(
+                f"data.cohort.{key}",
+                f"is not a cohort attribute this organisation records (it records:"
+                f" {', '.join(recorded)}); nothing was stored",
+            )
 
 
 async def _case(

@@ -205,6 +205,13 @@ class UnknownTeam(NotFound):
     template = "your organisation has no team {ref}"
 
 
+class EqualityViewOff(NotFound):
+    template = (
+        "this organisation ({org}) does not record cohort attributes, so there is no equality"
+        " view; an administrator can switch it on with `caseload-bot org equality`"
+    )
+
+
 # --- breaches ------------------------------------------------------------------------------
 
 

@@ -34,6 +34,13 @@ Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A
 Key = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z][a-z0-9_.-]*$")]
 ChatId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9:._@-]+$")]
 StaffName = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$")]
+CohortKey = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
+"""A cohort attribute the organisation records (`ethnicity`, `sex`, `route`)."""
+CohortValue = Annotated[
+    str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.,:;()/&'+-]*$")
+]
+"""A short code or category label (`white_british`, `Black African`), never free text."""
+MAX_COHORT_ATTRIBUTES = 10
 
 
 class Contract(BaseModel):
@@ -83,6 +90,12 @@ class WorkerUpserted(Contract):
     manager_ref: Ref | None = None
     asye: Asye | None = None
     chat: Chat | None = None
+    cohort: (
+        Annotated[dict[CohortKey, CohortValue | None], Field(max_length=MAX_COHORT_ATTRIBUTES)]
+        | None
+    ) = None
+    """For the equality view only, and only the attributes the organisation records:
+    omitted, stored values stay as they are; an attribute sent as null is removed."""
 
 
 LeaveReason = Literal[

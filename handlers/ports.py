@@ -8,7 +8,7 @@ the caseload and ASYE record come back as the policy engine's own `Case` and `Wo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,6 +47,7 @@ class AuditKind(StrEnum):
     SUPERVISION_RECORDED = "supervision_recorded"
     DELIVERY_PARKED = "delivery_parked"
     CHANNEL_LINKED = "channel_linked"
+    EQUALITY_VIEW_SET = "equality_view_set"
 
 
 @dataclass(frozen=True, slots=True)
@@ -734,6 +735,33 @@ class ReportsPort(Protocol):
         ...
 
 
+class CohortsPort(Protocol):
+    """The equality view's cohort attributes: special-category data, kept only while the
+    organisation records them, only for the attributes it chose."""
+
+    async def attributes(self, org_id: str) -> tuple[str, ...] | None:
+        """The attribute keys the organisation records, sorted; None: the view is off."""
+        ...
+
+    async def set_attributes(
+        self, org_id: str, attributes: tuple[str, ...] | None, at: dt.datetime
+    ) -> int:
+        """Record these attributes (None: switch the view off) and erase every stored value
+        of an attribute no longer recorded; returns how many values were erased."""
+        ...
+
+    async def set_values(
+        self, person_id: int, values: Mapping[str, str | None], occurred_at: dt.datetime
+    ) -> bool:
+        """A value per attribute, None to remove it; an event older than the attribute's
+        last change leaves it alone. True if any value changed."""
+        ...
+
+    async def of_org(self, org_id: str) -> dict[str, dict[str, str]]:
+        """Every stored value of the organisation: by person ref, then attribute."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -769,6 +797,8 @@ class UnitOfWork(Protocol):
     def runs(self) -> RunsPort: ...
     @property
     def reports(self) -> ReportsPort: ...
+    @property
+    def cohorts(self) -> CohortsPort: ...
 
 
 class Transactions(Protocol):

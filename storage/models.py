@@ -430,3 +430,27 @@ class ReportSchedule(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
     weekday: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class EqualityView(Base):
+    """The cohort attributes the organisation records for the equality view. No row: the
+    view is off, and no cohort value of its people may be stored."""
+
+    __tablename__ = "equality_views"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    attributes: Mapped[list[str]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class PersonCohort(Base):
+    """One cohort attribute of a person (special-category data: shown only in aggregate).
+    A row without a value records when the value was removed, so that an older event
+    arriving late does not bring it back."""
+
+    __tablename__ = "person_cohorts"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    attribute: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str | None] = mapped_column(String(80))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

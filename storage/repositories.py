@@ -56,6 +56,7 @@ from handlers.ports import (
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
 from storage.audit import AuditLog, SqliteAppender
+from storage.cohorts import Cohorts
 from storage.db import PLAIN_READS, Conflicted, Database, PlainReads, storage_errors
 from storage.models import (
     Allocation,
@@ -1121,6 +1122,7 @@ class Store:
         self.supervisions = Supervisions(session)
         self.runs = Runs(session)
         self.reports = Reports(session)
+        self.cohorts = Cohorts(session)
 
 
 @dataclass(frozen=True, slots=True)

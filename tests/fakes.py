@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
@@ -120,6 +120,8 @@ class FakeState:
     supervisions: set[tuple[int, dt.date]] = field(default_factory=set)
     runs: set[tuple[str, str]] = field(default_factory=set)
     report_days: dict[str, int | None] = field(default_factory=dict)
+    equality_views: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    cohorts: dict[tuple[int, str], Stamped[str | None]] = field(default_factory=dict)
 
     def new_id(self) -> int:
         self.last_id += 1
@@ -1025,6 +1027,50 @@ class FakeReports:
         return True
 
 
+class FakeCohorts:
+    def __init__(self, state: FakeState) -> None:
+        self._db = state
+
+    async def attributes(self, org_id: str) -> tuple[str, ...] | None:
+        return self._db.equality_views.get(org_id)
+
+    async def set_attributes(
+        self, org_id: str, attributes: tuple[str, ...] | None, at: dt.datetime
+    ) -> int:
+        if attributes is None:
+            self._db.equality_views.pop(org_id, None)
+        else:
+            self._db.equality_views[org_id] = tuple(sorted(attributes))
+        people = {r.value.id for r in self._db.people.values() if r.value.org_id == org_id}
+        gone = [
+            key
+            for key in self._db.cohorts
+            if key[0] in people and (attributes is None or key[1] not in attributes)
+        ]
+        return sum(self._db.cohorts.pop(key).value is not None for key in gone)
+
+    async def set_values(
+        self, person_id: int, values: Mapping[str, str | None], occurred_at: dt.datetime
+    ) -> bool:
+        changed = False
+        for attribute, value in values.items():
+            row = self._db.cohorts.get((person_id, attribute))
+            if row is None or occurred_at >= row.occurred_at:
+                changed |= (None if row is None else row.value) != value
+                self._db.cohorts[(person_id, attribute)] = Stamped(value, occurred_at)
+        return changed
+
+    async def of_org(self, org_id: str) -> dict[str, dict[str, str]]:
+        refs = {
+            r.value.id: r.value.ref for r in self._db.people.values() if r.value.org_id == org_id
+        }
+        out: dict[str, dict[str, str]] = {}
+        for (person_id, attribute), row in self._db.cohorts.items():
+            if person_id in refs and row.value is not None:
+                out.setdefault(refs[person_id], {})[attribute] = row.value
+        return out
+
+
 class FakeStore:
     """The repositories of one transaction, over one copy of the state."""
 
@@ -1045,6 +1091,7 @@ class FakeStore:
         self.outbox = FakeOutbox(state)
         self.supervisions = FakeSupervisions(state)
         self.runs = FakeRuns(state)
+        self.cohorts = FakeCohorts(state)
 
 
 class FakeTransactions:

@@ -54,6 +54,7 @@ USAGE: dict[str, tuple[str, ...]] = {
         "`/caseload`: what you can hold, month by month of your ASYE.",
         "`/caseload @person`: theirs, for their manager, assessor, ASYE lead and principal social worker.",
         "`/caseload team`: one line per NQSW in your team.",
+        "`/caseload report equality`: the report's measures by cohort, for the principal social worker only, where your organisation records cohorts.",
         "`/caseload report`: this week's caseload report, for your team's managers; the ASYE lead, principal social worker and head of service see the whole organisation, or `report team TEAM_REF`.",
     ),
     "start": (

@@ -134,11 +134,13 @@ class TeamCaseload:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """`/caseload report [team TEAM_REF | org]`: the asker's own team by default, or the
-    whole organisation for those whose reach is the organisation's."""
+    """`/caseload report [team TEAM_REF | org | equality]`: the asker's own team by
+    default, or the whole organisation for those whose reach is the organisation's;
+    `equality`: the measures by cohort, for the principal social worker."""
 
     team: str | None = None
     whole: bool = False
+    equality: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,12 +308,14 @@ def parse_message(text: str) -> Command:
 
 
 def _parse_report(words: list[str]) -> Report:
-    """`[team TEAM_REF | org]`, after `report`."""
+    """`[team TEAM_REF | org | equality]`, after `report`."""
     said = [w.lower() for w in words]
     if not said:
         return Report()
     if said in (["org"], ["organisation"], ["all"]):
         return Report(whole=True)
+    if said == ["equality"]:
+        return Report(whole=True, equality=True)
     if said[0] != "team":
         raise UnknownWord(word=words[0][:40])
     if len(words) == 1:

@@ -21,6 +21,7 @@ class Ask(StrEnum):
     RESOLVE = "resolving a breach"
     SUPERVISION = "recording a supervision"
     REPORT = "seeing a caseload report"
+    EQUALITY = "seeing the equality view"
 
 
 class Reach(IntEnum):
@@ -86,11 +87,14 @@ TABLE: dict[Ask, dict[StaffRole, Reach]] = {
         StaffRole.PRINCIPAL_SOCIAL_WORKER: Reach.ORG,
         StaffRole.HEAD_OF_SERVICE: Reach.ORG,
     },
+    Ask.EQUALITY: {StaffRole.PRINCIPAL_SOCIAL_WORKER: Reach.ORG},
 }
 """For a team (its caseload, its channel) the reach is TEAM for its own members, else ORG.
 Seeing one's own caseload, recording one's own supervision, help and the home tab need
 only to be registered. A breach is acted on with the reach of the NQSW it is about. An
-exception is also limited by the policy: only the roles its rules name may approve it."""
+exception is also limited by the policy: only the roles its rules name may approve it.
+The equality view (measures by cohort) is the principal social worker's alone: cohort
+attributes are special-category data, shown to nobody else even in aggregate."""
 
 
 def reach(ask: Ask, roles: frozenset[StaffRole]) -> Reach | None:

@@ -1,7 +1,8 @@
 """`/caseload report`: the week's caseload report in chat, for the asker only.
 
 A team's managers see their own team; the ASYE lead, the principal social worker and the
-head of service the whole organisation, or any one team. The figures are the command line
+head of service the whole organisation, or any one team; the principal social worker
+alone the equality view (`report equality`). The figures are the command line
 report's (`handlers.reports`); chat shows the headline, the totals and the NQSWs who need
 attention first, and points to `caseload-bot report` for every format and chart.
 """
@@ -15,10 +16,11 @@ from handlers.chat.asker import whoami
 from handlers.chat.commands import Asker, Report
 from handlers.chat.permissions import Ask, Reach, reach, roles_for
 from handlers.chat.replies import Bar, Chart, Facts, MixBar, Reply, Section, Tone, WeekBar
-from handlers.errors import NoTeam, NotInYourScope, NotYours, UnknownTeam
+from handlers.errors import EqualityViewOff, NoTeam, NotInYourScope, NotYours, UnknownTeam
 from handlers.ports import Transactions
 from handlers.reports import figures
 from handlers.reports.caseload_report import caseload_report, london_today
+from handlers.reports.equality import SMALL_GROUP, EqualityView, Group
 from handlers.reports.figures import NqswRow, Period
 
 MOST_BARS = 40
@@ -29,6 +31,8 @@ WHAT = "Seeing a caseload report"
 
 
 async def report(tx: Transactions, asker: Asker, command: Report, at: dt.datetime) -> Reply:
+    if command.equality:
+        return await _equality(tx, asker, at)
     async with tx.read() as uow:
         who = await whoami(uow, asker)
         roles = who.person.roles
@@ -62,6 +66,84 @@ async def report(tx: Transactions, asker: Asker, command: Report, at: dt.datetim
 
 
 _ORG_WIDE = "the ASYE lead, the principal social worker or the head of service"
+
+
+async def _equality(tx: Transactions, asker: Asker, at: dt.datetime) -> Reply:
+    """The principal social worker's alone: anyone else is refused before anything of the
+    organisation's cohorts is read."""
+    async with tx.read() as uow:
+        who = await whoami(uow, asker)
+    if reach(Ask.EQUALITY, who.person.roles) is None:
+        raise NotYours(
+            what="Seeing the equality view",
+            roles=w.roles(roles_for(Ask.EQUALITY)),
+            yours=w.roles(who.person.roles),
+        )
+    today = london_today(at)
+    period = Period(today - dt.timedelta(days=6), today)
+    rep = await caseload_report(tx, who.org.id, None, period, at, equality=True)
+    if rep.equality is None:
+        raise EqualityViewOff(org=who.org.name)
+    return Reply(
+        text=f"Equality view, {rep.scope}, {w.day(rep.on)}: the report's measures by cohort,"
+        " for the principal social worker only",
+        blocks=(
+            Facts(
+                (
+                    ("NQSWs", str(rep.total.nqsws)),
+                    ("Breaches opened this week", str(rep.total.opened)),
+                )
+            ),
+            *equality_sections(rep.equality),
+        ),
+        tone=Tone.NEUTRAL,
+    )
+
+
+def equality_sections(view: EqualityView) -> tuple[Section, ...]:
+    """One section per attribute, a line per group, then how to read them."""
+    sections = [
+        Section(tuple(_group_line(g) for g in split.groups), title=f"By {split.attribute}")
+        for split in view.attributes
+    ]
+    complex_work = ", ".join(view.complex_work) or "none (the policy holds no work back)"
+    sections.append(
+        Section(
+            (
+                f"Complex work: {complex_work}: the work the policy does not let an NQSW lead"
+                " until a milestone.",
+                f"A group of fewer than {SMALL_GROUP} NQSWs shows no figures; where only one"
+                " group is that small, the next smallest is withheld too, so that its figures"
+                " cannot be worked out from the totals.",
+                "Cohort attributes are special-category data: for the principal social worker"
+                " only; please do not forward.",
+            ),
+            title="How to read it",
+        )
+    )
+    return tuple(sections)
+
+
+def _group_line(g: Group) -> str:
+    m = g.measures
+    if m is None:
+        if g.suppressed == "withheld":
+            return f"{g.value}: figures withheld (a smaller group's would follow from them)"
+        return f"{g.value}: fewer than {SMALL_GROUP} NQSWs"
+    parts = [
+        f"{g.value}: {w.plural(m.nqsws, 'NQSW')}",
+        f"{_pct(m.within_policy)} within policy",
+        "median caseload "
+        + ("-" if m.median_of_cap is None else f"{w.number(m.median_of_cap)}% of the cap"),
+        f"{_pct(m.complex_lead)} lead complex work",
+        "co-work ratio " + ("-" if m.co_work_ratio is None else _pct(m.co_work_ratio)),
+        f"{w.plural(m.breaches_opened, 'breach', 'breaches')} opened",
+    ]
+    return "; ".join(parts)
+
+
+def _pct(share: float) -> str:
+    return f"{round(100 * share)}%"
 
 
 def _attention(row: NqswRow) -> tuple[int, float, str]:

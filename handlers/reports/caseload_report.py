@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from handlers.errors import UnknownOrganisation, UnknownTeam
 from handlers.policy_cache import compiled_policy
 from handlers.ports import Transactions
-from handlers.reports.figures import Period, Report, build_report
+from handlers.reports.equality import complex_work_types, equality_view
+from handlers.reports.figures import Period, Report, build_report, opened_in
 from policy import LONDON
 
 
@@ -16,10 +18,20 @@ def london_today(now: dt.datetime) -> dt.date:
 
 
 async def caseload_report(
-    tx: Transactions, org_id: str, team_ref: str | None, period: Period, now: dt.datetime
+    tx: Transactions,
+    org_id: str,
+    team_ref: str | None,
+    period: Period,
+    now: dt.datetime,
+    *,
+    equality: bool = False,
 ) -> Report:
     """Caseloads as they stand at the end of the period (today, if it ends later), and
-    what happened to breaches within it."""
+    what happened to breaches within it.
+
+    `equality`: with the measures split by cohort, when the organisation records cohorts
+    (otherwise the report's `equality` stays None). Only the principal social worker's
+    paths ask for it."""
     on = min(period.end, london_today(now))
     end_of_period = dt.datetime.combine(
         period.end + dt.timedelta(days=1), dt.time(), tzinfo=LONDON
@@ -36,8 +48,11 @@ async def caseload_report(
         picture = await uow.reports.picture(
             org.id, None if team is None else team.id, on, min(end_of_period, now)
         )
-    return build_report(
-        compiled_policy(org),
+        attributes = await uow.cohorts.attributes(org.id) if equality else None
+        cohorts = await uow.cohorts.of_org(org.id) if attributes is not None else {}
+    compiled = compiled_policy(org)
+    report = build_report(
+        compiled,
         picture,
         org_id=org.id,
         org_name=org.name,
@@ -45,3 +60,13 @@ async def caseload_report(
         on=on,
         period=period,
     )
+    if attributes is None:
+        return report
+    view = equality_view(
+        report.nqsws,
+        cohorts,
+        attributes,
+        complex_work_types(compiled.policy),
+        opened_in(picture.breach_events, period),
+    )
+    return replace(report, equality=view)

@@ -13,7 +13,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from handlers.ports import BreachEvent, NqswFacts, ReportPicture, TeamRecord
 from policy import (
@@ -28,6 +28,9 @@ from policy import (
     supervision_due,
 )
 from policy.clock import clock_rate, months_of_practice
+
+if TYPE_CHECKING:
+    from handlers.reports.equality import EqualityView
 
 WEEKS_SHOWN = 12
 """The charts' window: a quarter of weekly points."""
@@ -162,6 +165,9 @@ class Report:
     total: Summary
     weeks: tuple[Week, ...]
     mix: tuple[WorkTypeMix, ...]
+    equality: EqualityView | None = None
+    """The measures by cohort: only in a report made for the principal social worker
+    (`caseload_report(..., equality=True)`) of an organisation that records cohorts."""
 
 
 def build_report(
@@ -284,10 +290,15 @@ def _summary(
         oldest_breach_days=max(ages, default=None),
         reviews_overdue=sum(len(r.reviews_overdue) for r in rows),
         supervision_overdue=sum(r.supervision == "overdue" for r in rows),
-        opened=sum(e.kind == "opened" and _day(e.at) in period for e in events),
+        opened=opened_in(events, period).total(),
         resolved=len(in_period),
         median_days_to_resolve=_median(in_period),
     )
+
+
+def opened_in(events: Iterable[BreachEvent], period: Period) -> Counter[str]:
+    """Breaches opened in the period, by NQSW ref."""
+    return Counter(e.worker for e in events if e.kind == "opened" and _day(e.at) in period)
 
 
 def _open_breaches(events: Iterable[BreachEvent], on: dt.date) -> dict[str, list[OpenBreach]]:

@@ -1,7 +1,8 @@
 """The weekly report, posted through the outbox on the organisation's day from 09:00
 Europe/London: each team's report to its managers' channel, the whole organisation's
-privately to each principal social worker, with the audit chain's head (one line kept
-outside the database, to prove later that no row was altered).
+privately to each principal social worker, with the equality view where the organisation
+records cohorts, and the audit chain's head (one line kept outside the database, to prove
+later that no row was altered).
 
 Once per organisation and week between every replica: the first tick that claims the
 run posts it; a replica that dies after the claim leaves that week's report unposted (the
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 
 from handlers.admin import checkpoint_line
 from handlers.alerts import routing
 from handlers.chat.replies import Reply, Section
-from handlers.chat.report import report_reply
+from handlers.chat.report import equality_sections, report_reply
 from handlers.errors import UnknownOrganisation
 from handlers.ports import NewMessage, Transactions
 from handlers.reports.caseload_report import caseload_report, london_today
@@ -73,9 +75,14 @@ async def _post(tx: Transactions, org_id: str, now: dt.datetime) -> int:
             messages += routing.addressed(
                 places, f"{key}:{team_ref}", TOPIC, report_reply(report), now
             )
-    whole = report_reply(await caseload_report(tx, org_id, None, period, now))
+    # The organisation's report goes to the principal social workers alone: it carries the
+    # equality view where the organisation records cohorts, and no team's report does.
+    org_report = await caseload_report(tx, org_id, None, period, now, equality=True)
+    whole = report_reply(org_report)
+    if org_report.equality is not None:
+        whole = _with(whole, equality_sections(org_report.equality))
     if head is not None:
-        whole = _with_checkpoint(whole, checkpoint_line(head))
+        whole = _with(whole, (_checkpoint(checkpoint_line(head)),))
     messages += routing.addressed(privately, f"{key}:org", TOPIC, whole, now)
     async with tx.write() as uow:
         added = await uow.outbox.add(org_id, messages, now)
@@ -93,8 +100,8 @@ async def set_report_day(
         return await uow.reports.set_weekday(org_id, weekday, at)
 
 
-def _with_checkpoint(reply: Reply, line: str) -> Reply:
-    keep = Section(
+def _checkpoint(line: str) -> Section:
+    return Section(
         (
             "Keep this line somewhere the bot's database is not: `caseload-bot audit verify"
             " --checkpoint FILE` proves later that no audit row up to it was altered or removed.",
@@ -102,6 +109,8 @@ def _with_checkpoint(reply: Reply, line: str) -> Reply:
         ),
         title="Audit checkpoint",
     )
-    return Reply(
-        text=reply.text, blocks=(*reply.blocks, keep), tone=reply.tone, private=reply.private
-    )
+
+
+def _with(reply: Reply, sections: tuple[Section, ...]) -> Reply:
+    """The reply with these sections added at its end, and all else (its charts) kept."""
+    return replace(reply, blocks=(*reply.blocks, *sections))

@@ -414,6 +414,59 @@ CONVERSATIONS: tuple[Conversation, ...] = (
         "report team",
         "I could not read that: `team` needs a value after it",
     ),
+    # --- /caseload report equality: the principal social worker's alone ----------------------
+    Conversation(
+        "the principal social worker sees the measures by cohort, every small group suppressed",
+        "PSW-1",
+        "caseload",
+        "report equality",
+        "Equality view, Stoke, Mon 23 Nov 2026: the report's measures by cohort, for the"
+        " principal social worker only",
+        (
+            "By ethnicity",
+            "White British: fewer than 5 NQSWs",
+            "Black African: fewer than 5 NQSWs",
+            "not recorded: fewer than 5 NQSWs",
+            "By route",
+            "Step Up: fewer than 5 NQSWs",
+            "Complex work: Child protection, Child in care, Care proceedings, Private law",
+            "A group of fewer than 5 NQSWs shows no figures",
+        ),
+        absent=("within policy;", "Nia Four", "Sam Seven", "Lee Eleven", "Bea Newman"),
+    ),
+    *(
+        Conversation(
+            f"the equality view is refused to {who}",
+            ref,
+            "caseload",
+            "report equality",
+            "Seeing the equality view is for principal social worker; you are registered as"
+            f" {role}.",
+            absent=("White British", "Black African", "Step Up"),
+        )
+        for who, ref, role in (
+            ("a team manager", "TM-1", "team manager"),
+            ("the ASYE lead", "AL-1", "ASYE lead"),
+            ("an NQSW", "NQ-4", "NQSW"),
+        )
+    ),
+    Conversation(
+        "an organisation that records no cohorts says so",
+        "DP-1",
+        "caseload",
+        "report equality",
+        "This organisation (Dorset) does not record cohort attributes, so there is no equality"
+        " view",
+        ("caseload-bot org equality",),
+    ),
+    Conversation(
+        "the whole organisation's report never carries the equality view",
+        "PSW-1",
+        "caseload",
+        "report org",
+        "Caseload report, Stoke, Mon 23 Nov 2026",
+        absent=("Equality", "By ethnicity", "White British", "Black African", "Step Up"),
+    ),
     Conversation("caseload help", "NQ-7", "caseload", "help", "How to use /caseload"),
     Conversation(
         "a stray word",

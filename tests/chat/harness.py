@@ -14,7 +14,7 @@ from handlers.chat.turn import Command, read_message, read_slash
 from handlers.events import parse_event
 from handlers.ports import Transactions
 from policy import parse_policy, preset_text
-from tests.chat.world import DORSET, NOW, STOKE, events
+from tests.chat.world import DORSET, EQUALITY_ATTRIBUTES, NOW, STOKE, events
 from tests.fakes import FakeTransactions
 
 
@@ -25,13 +25,15 @@ async def world() -> FakeTransactions:
 
 
 async def seed(tx: Transactions, said: Iterable[dict[str, Any]] | None = None) -> None:
-    """The organisations created as the command line creates them, then the world's events
+    """The organisations created as the command line creates them (Stoke's equality view
+    switched on), then the world's events
     (or `said`: some of them, changed, for a test that sends the rest itself)."""
     created = NOW - dt.timedelta(days=1)
     for org, preset in ((STOKE, "stoke-childrens"), (DORSET, "dorset-childrens")):
         source, text = preset_text(preset)
         policy = parse_policy(text, source)
         await admin.create_organisation(tx, org, org.title(), policy, source, text, "cli", created)
+    await admin.set_equality_view(tx, STOKE, EQUALITY_ATTRIBUTES, "cli", created)
     for n, body in enumerate(events() if said is None else said):
         await apply_event(
             tx, f"seed-{n}", parse_event(json.dumps(body)), at=NOW - dt.timedelta(hours=1)

@@ -63,6 +63,7 @@ EXPECTED: dict[Ask, dict[R, Reach]] = {
         R.PRINCIPAL_SOCIAL_WORKER: Reach.ORG,
         R.HEAD_OF_SERVICE: Reach.ORG,
     },
+    Ask.EQUALITY: {R.PRINCIPAL_SOCIAL_WORKER: Reach.ORG},
 }
 ABOUT_ONESELF = (Ask.CASELOAD_OF, Ask.SUPERVISION)
 """What anyone registered may do about themselves: see their caseload, record a supervision."""

@@ -6,8 +6,10 @@ until the nine-month one, at most 16 children as lead), on Monday 23 November 20
 team T-1 "Assessment Team 1": TM-1 its manager, AP-1 an advanced practitioner, NQ-4 in
 month 4 (holding child protection as lead: an open breach), NQ-7 in month 7, NQ-11 in
 month 11 with 15 children, SW-1 an experienced social worker; team T-2: TM-2 and NQ-B (three weeks of leave);
-AL-1 the ASYE lead, PSW-1 the principal social worker, AS-1 NQ-7's assessor. `dorset` has
-DX-1, on the same Slack workspace. U-NOBODY is nobody.
+AL-1 the ASYE lead, PSW-1 the principal social worker, AS-1 NQ-7's assessor. Stoke records
+two cohort attributes for its equality view (`COHORTS`). `dorset` (no equality view) has
+DX-1, a team manager, and DP-1, its principal social worker, on the same Slack workspace.
+U-NOBODY is nobody.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ WORKSPACE = "T0001"
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 """Monday 23 November 2026, 10:00 in London."""
 SEEDED = NOW - dt.timedelta(hours=6)
+EQUALITY_ATTRIBUTES = ("ethnicity", "route")
+COHORTS: dict[str, dict[str, str]] = {
+    "NQ-4": {"ethnicity": "Black African", "route": "Step Up"},
+    "NQ-7": {"ethnicity": "White British", "route": "university"},
+    "NQ-11": {"ethnicity": "White British"},
+}
+"""Stoke's NQSWs' cohort values, sent with their `worker.upserted`; NQ-B has none."""
 
 # Slack user ids of the people (with `should_escape`, mentions arrive as <@ID>).
 USERS = {
@@ -39,6 +48,7 @@ USERS = {
     "PSW-1": "UPSW1",
     "AS-1": "UAS1",
     "DX-1": "UDX1",
+    "DP-1": "UDP1",
 }
 NOBODY = "UNOBODY"
 
@@ -84,6 +94,8 @@ def _worker(
     }
     if asye is not None:
         data["asye"] = {"start": asye, **({"assessor_ref": assessor} if assessor else {})}
+    if ref in COHORTS:
+        data["cohort"] = COHORTS[ref]
     return _event("worker.upserted", data, org)
 
 
@@ -157,6 +169,7 @@ def events() -> list[dict[str, Any]]:
             "team.upserted", {"ref": "D-1", "name": "Dorset Team", "kind": "assessment"}, DORSET
         ),
         _worker("DX-1", "Dee Dorset", "team_manager", "D-1", org=DORSET),
+        _worker("DP-1", "Dan Principal", "principal_social_worker", "D-1", org=DORSET),
     ]
 
 

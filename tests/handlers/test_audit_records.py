@@ -27,6 +27,8 @@ async def _every_use_case(tx: FakeTransactions) -> None:
     _, token = await admin.create_token(tx, STOKE, "rota", "cli", T0)
     await admin.revoke_token(tx, STOKE, token.id, "cli", T0)
     await admin.set_webhook_secret(tx, STOKE, "cli", T0)
+    await admin.set_equality_view(tx, STOKE, ["ethnicity", "sex"], "cli", T0)
+    await admin.set_equality_view(tx, STOKE, None, "cli", T0)
     await decide_proposal(
         tx,
         STOKE,

@@ -8,11 +8,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
+from handlers import admin
 from handlers.events import EVENT_TYPES
 from policy import load_preset
 from storage.db import Database, connect
@@ -640,3 +642,34 @@ async def test_an_event_from_far_in_the_future_is_refused_and_changes_nothing(ap
     assert response.status == 400, answer
     assert answer["field"] == "occurred_at"
     assert await snapshot(api.db) == before
+
+
+async def test_cohort_values_are_refused_unless_the_organisation_records_them(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Special-category data: without the equality view switched on, or for an attribute
+    it does not record, the whole event is refused with the field and why, nothing is
+    stored, and no log line carries the value."""
+    caplog.set_level(logging.INFO)
+    team = {"ref": "T-1", "name": "Team", "kind": "assessment"}
+    await api.accept(event("team.upserted", team, when=at(0)))
+    sent = {**worker("NQ-1"), "cohort": {"ethnicity": "Zyx Unusual Value"}}
+    before = await snapshot(api.db)
+    response = await api.deliver(event("worker.upserted", sent, when=at(1)))
+    answer = await response.json()
+    assert response.status == 400, answer
+    assert answer["field"] == "data.cohort"
+    assert "does not record cohort attributes" in answer["message"]
+    assert await snapshot(api.db) == before
+    await admin.set_equality_view(api.storage, STOKE, ["sex"], "cli", at(2))
+    before = await snapshot(api.db)
+    response = await api.deliver(event("worker.upserted", sent, when=at(3)))
+    answer = await response.json()
+    assert response.status == 400 and answer["field"] == "data.cohort.ethnicity", answer
+    assert "records: sex" in answer["message"]
+    assert await snapshot(api.db) == before
+    await admin.set_equality_view(api.storage, STOKE, ["ethnicity"], "cli", at(4))
+    await api.accept(event("worker.upserted", sent, when=at(5)))
+    async with api.storage.read() as uow:
+        assert await uow.cohorts.of_org(STOKE) == {"NQ-1": {"ethnicity": "Zyx Unusual Value"}}
+    assert not [r for r in caplog.records if "Zyx" in r.getMessage() or "Zyx" in str(r.__dict__)]

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.logs import JsonFormatter
-from tests.chat.world import events
+from tests.chat.world import COHORTS, events
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -55,6 +55,11 @@ def logged(records: list[logging.LogRecord]) -> list[str]:
 def world_names() -> set[str]:
     """The names of every person of the chat test world."""
     return {e["data"]["name"] for e in events() if e["type"] == "worker.upserted"}
+
+
+def world_cohort_values() -> set[str]:
+    """Every cohort value of the chat test world: special-category data, never logged."""
+    return {value for values in COHORTS.values() for value in values.values()}
 
 
 def lines_naming(lines: list[str], words: set[str]) -> list[str]:

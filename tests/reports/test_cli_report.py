@@ -129,3 +129,76 @@ def test_the_weekly_report_day_is_set_or_switched_off(
     assert main(["org", "report-day", "--org", "stoke", "--day", "off"]) == 0
     assert "the weekly report of stoke is off" in capsys.readouterr().err
     assert main(["org", "report-day", "--org", "nowhere", "--day", "monday"]) == 2
+
+
+def test_the_equality_view_in_each_format(
+    council: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every group of the world is too small: each shows "fewer than 5" and no figure."""
+    assert main([*WEEK, "--equality"]) == 0
+    out = capsys.readouterr().out
+    assert "## Equality view (for the principal social worker only)" in out
+    assert "| White British | fewer than 5 | - | - | - | - | - |" in out
+    assert main(WEEK) == 0
+    assert "Equality" not in capsys.readouterr().out
+    assert main([*WEEK, "--equality", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["attribute"], r["group"], r["nqsws"]) for r in rows] == [
+        ("ethnicity", "White British", "fewer than 5"),
+        ("ethnicity", "Black African", "fewer than 5"),
+        ("ethnicity", "not recorded", "fewer than 5"),
+        ("route", "Step Up", "fewer than 5"),
+        ("route", "university", "fewer than 5"),
+        ("route", "not recorded", "fewer than 5"),
+    ]
+    assert all(r["within_policy_share"] == "" for r in rows)
+    assert main([*WEEK, "--equality", "--format", "pack", "--out", "pack"]) == 0
+    assert (council / "pack" / "equality.csv").exists()
+    assert "equality.csv" in (council / "pack" / "SHA256SUMS").read_text()
+    assert "Equality view" in (council / "pack" / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [*WEEK, "--equality", "--team", "T-1"],
+            "--equality is for the whole organisation: leave out --team",
+        ),
+        (
+            ["report", "--org", "dorset", "--equality"],
+            "this organisation (dorset) does not record cohort attributes, so there is no"
+            " equality view; an administrator can switch it on with `caseload-bot org equality`",
+        ),
+        (
+            ["org", "equality", "--org", "stoke", "--attributes", "Ethnicity"],
+            "attributes: 'Ethnicity' is not an attribute key: lower-case letters, digits and _,"
+            " at most 32, starting with a letter (e.g. ethnicity, sex, route)",
+        ),
+    ],
+)
+def test_what_has_no_equality_view_is_one_line_and_exit_2(
+    council: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == f"caseload-bot: {message}"
+
+
+def test_the_equality_view_is_switched_and_off_erases_every_value(
+    council: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["org", "equality", "--org", "stoke", "--attributes", "ethnicity, sex"]) == 0
+    assert capsys.readouterr().err == (
+        "the equality view of stoke is on, recording ethnicity, sex;"
+        " 2 stored cohort values erased\n"
+    )
+    assert main(["org", "equality", "--org", "stoke", "--off"]) == 0
+    assert capsys.readouterr().err == (
+        "the equality view of stoke is off; 3 stored cohort values erased\n"
+    )
+    assert main(["report", "--org", "stoke", "--equality"]) == 2
+    with pytest.raises(SystemExit) as usage:  # on or off: argparse asks for one
+        main(["org", "equality", "--org", "stoke"])
+    assert usage.value.code == 2

@@ -1,6 +1,7 @@
 """The weekly report: posted once, on the organisation's day from 09:00 London, to each
 team's linked channel and privately to the principal social worker with the audit
-checkpoint; another day, or switched off, nothing."""
+checkpoint and, where the organisation records cohorts, the equality view (in no team's
+report); another day, or switched off, nothing."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import json
 
 from handlers.admin import CHECKPOINT
 from handlers.alerts.body import decode
+from handlers.chat.replies import Chart
 from handlers.ports import Transactions
 from handlers.reports import weekly
 from tests.chat.harness import plain
-from tests.chat.world import STOKE, USERS
+from tests.chat.world import DORSET, STOKE, USERS
 
 MONDAY_9 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
 """Monday 30 November 2026, 09:00 in London (GMT)."""
@@ -26,17 +28,25 @@ async def _link_team_1(tx: Transactions) -> None:
         await uow.channels.link_team(team.id, "slack", CHANNEL)
 
 
-async def _body(tx: Transactions, key: str) -> str | None:
+async def _body(tx: Transactions, key: str, org: str = STOKE) -> str | None:
+    async with tx.read() as uow:
+        found = await uow.outbox.get(org, key)
+    return None if found is None else plain(decode(found.body))
+
+
+async def _chart(tx: Transactions, key: str) -> Chart | None:
     async with tx.read() as uow:
         found = await uow.outbox.get(STOKE, key)
-    return None if found is None else plain(decode(found.body))
+    assert found is not None
+    return decode(found.body).chart
 
 
 async def test_monday_morning_posts_each_report_once(council: Transactions) -> None:
     await _link_team_1(council)
     assert await weekly.post_due(council, MONDAY_9 - dt.timedelta(minutes=1)) == 0
-    # The channel, and the principal social worker on Slack and on Teams.
-    assert await weekly.post_due(council, MONDAY_9) == 3
+    # Stoke's channel and its principal social worker on Slack and on Teams; Dorset's
+    # principal social worker on both.
+    assert await weekly.post_due(council, MONDAY_9) == 5
     assert await weekly.post_due(council, MONDAY_9 + dt.timedelta(hours=1)) == 0
     team = await _body(council, f"weekly-report:2026-11-30:T-1:slack:{CHANNEL}")
     assert team is not None
@@ -44,11 +54,25 @@ async def test_monday_morning_posts_each_report_once(council: Transactions) -> N
         "Caseload report, Stoke, Assessment Team 1, Sun 29 Nov 2026: 2 of 3 NQSWs within policy"
     )
     assert "Bea Newman" not in team and "Audit checkpoint" not in team
+    assert "By ethnicity" not in team and "Equality" not in team and "White British" not in team
     # The week just ended, Monday 23rd to Sunday 29th: NQ-4's two breaches opened on the 23rd.
     assert "This week: 2 breaches opened, 0 resolved" in team
+    team_chart = await _chart(council, f"weekly-report:2026-11-30:T-1:slack:{CHANNEL}")
+    assert team_chart is not None and [b.label for b in team_chart.bars] == [
+        "NQ-11",
+        "NQ-4",
+        "NQ-7",
+    ]
+    org_chart = await _chart(council, f"weekly-report:2026-11-30:org:slack:{USERS['PSW-1']}")
+    assert org_chart is not None and org_chart.of == 4
     org = await _body(council, f"weekly-report:2026-11-30:org:slack:{USERS['PSW-1']}")
     assert org is not None
     assert org.startswith("Caseload report, Stoke, Sun 29 Nov 2026: 3 of 4 NQSWs within policy")
+    # The equality view goes to the principal social worker, every group here too small to show.
+    assert "By ethnicity\nWhite British: fewer than 5 NQSWs" in org
+    assert "By route\nStep Up: fewer than 5 NQSWs" in org
+    dorset = await _body(council, f"weekly-report:2026-11-30:org:slack:{USERS['DP-1']}", DORSET)
+    assert dorset is not None and "By " not in dorset  # Dorset records no cohorts
     line = org.splitlines()[-1].strip("`")
     async with council.read() as uow:
         head = await uow.audit.head(STOKE)
@@ -62,9 +86,9 @@ async def test_another_day_or_switched_off(council: Transactions) -> None:
     async with council.write() as uow:
         assert await uow.reports.set_weekday(STOKE, 1, MONDAY_9)
         assert not await uow.reports.set_weekday(STOKE, 1, MONDAY_9)
-    assert await weekly.post_due(council, MONDAY_9) == 0
+    assert await weekly.post_due(council, MONDAY_9) == 2  # Dorset's, still on Mondays
     assert await weekly.post_due(council, MONDAY_9 + dt.timedelta(days=1)) == 3
     async with council.write() as uow:
         assert await uow.reports.set_weekday(STOKE, None, MONDAY_9)
         assert await uow.reports.weekday(STOKE) is None
-    assert await weekly.post_due(council, MONDAY_9 + dt.timedelta(days=8)) == 0
+    assert await weekly.post_due(council, MONDAY_9 + dt.timedelta(days=8)) == 0  # a Tuesday

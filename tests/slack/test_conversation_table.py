@@ -21,7 +21,7 @@ from tests.chat.conversations import CONVERSATIONS
 from tests.chat.harness import audit_heads, seed
 from tests.chat.world import DORSET, NOW, STOKE, USERS
 from tests.http.conftest import Clock
-from tests.ops.helpers import lines_naming, logged, world_names
+from tests.ops.helpers import lines_naming, logged, world_cohort_values, world_names
 from tests.slack.conftest import Slack, slack_settings
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.test_conversations import mention
@@ -92,4 +92,6 @@ async def test_every_conversation_through_slack(
         assert after[DORSET] == before[DORSET], c.name
     lines = logged(caplog.records)
     assert any('"route": "/slack/events"' in line for line in lines)
-    assert lines_naming(lines, world_names()) == []  # ids in the logs, never names
+    assert (
+        lines_naming(lines, world_names() | world_cohort_values()) == []
+    )  # ids in the logs, never names

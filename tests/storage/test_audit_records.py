@@ -89,6 +89,7 @@ SAMPLES: list[audit.AuditRecord] = [
         message=7, topic="escalation", platform="slack", target="C1", attempts=5, error="HTTP 500"
     ),
     audit.ChannelLinked(team="T-1", platform="teams", channel="19:alerts@thread.tacv2"),
+    audit.EqualityViewSet(attributes=("ethnicity", "sex"), values_erased=3),
 ]
 
 
@@ -111,6 +112,7 @@ async def _every_path(storage: Storage, org: str) -> None:
     await admin.revoke_token(storage, org, record.id, "cli", at)
     await admin.set_webhook_secret(storage, org, "cli", at)
     await admin.set_webhook_secret(storage, org, "cli", at)
+    await admin.set_equality_view(storage, org, ["ethnicity"], "cli", at)
 
     def event(type_: str, data: dict[str, object], minutes: int) -> object:
         body = {

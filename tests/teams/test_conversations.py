@@ -14,7 +14,7 @@ import pytest
 from tests.chat.conversations import CONVERSATIONS
 from tests.chat.harness import audit_heads
 from tests.chat.world import DORSET, STOKE
-from tests.ops.helpers import lines_naming, logged, world_names
+from tests.ops.helpers import lines_naming, logged, world_cohort_values, world_names
 from tests.teams.conftest import Teams, as_teams
 
 SCHEMA = json.loads((Path(__file__).parent / "adaptive-card-1.5.schema.json").read_text())
@@ -68,4 +68,6 @@ async def test_every_conversation_through_teams(
         assert after[DORSET] == before[DORSET], c.name
     lines = logged(caplog.records)
     assert any('"route": "/api/messages"' in line for line in lines)
-    assert lines_naming(lines, world_names()) == []  # ids in the logs, never names
+    assert (
+        lines_naming(lines, world_names() | world_cohort_values()) == []
+    )  # ids in the logs, never names
