@@ -68,10 +68,17 @@ def _mix(mix: Sequence[tuple[str, int]]) -> str:
     return ", ".join(f"{n} {wt}" for wt, n in mix) or "-"
 
 
+def _nqsws(s: Summary) -> str:
+    if s.nqsw_limit is None:
+        return str(s.nqsws)
+    over = ", over the limit" if s.over_limit else ""
+    return f"{s.nqsws} (at most {s.nqsw_limit}{over})"
+
+
 def summary_cells(s: Summary) -> tuple[str, ...]:
     return (
         s.name,
-        str(s.nqsws),
+        _nqsws(s),
         _share(s.within_policy, s.nqsws),
         str(s.children),
         _ratio(s.co_work_ratio),
@@ -308,6 +315,7 @@ def teams_csv(report: Report) -> str:
             "opened",
             "resolved",
             "median_days_to_resolve",
+            "nqsw_limit",
         )
     )
     for ref, s in [*((t.ref, t) for t in report.teams), ("total", report.total)]:
@@ -327,6 +335,7 @@ def teams_csv(report: Report) -> str:
                 s.opened,
                 s.resolved,
                 _opt(s.median_days_to_resolve),
+                _opt(s.nqsw_limit),
             )
         )
     return out.getvalue()

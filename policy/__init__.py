@@ -54,7 +54,8 @@ from policy.schedules import (
     reviews_due,
     supervision_due,
 )
-from policy.schema import Outcome, PolicyFile, Role, StaffRole
+from policy.schema import Outcome, PolicyFile, Role, StaffRole, TeamLimit
+from policy.teams import team_limit
 
 __all__ = [
     "CLOSES",
@@ -84,6 +85,7 @@ __all__ = [
     "StaffRole",
     "StepDue",
     "SupervisionDue",
+    "TeamLimit",
     "UnknownPolicyError",
     "Worker",
     "add_working_days",
@@ -109,4 +111,5 @@ __all__ = [
     "review_reminders",
     "reviews_due",
     "supervision_due",
+    "team_limit",
 ]

@@ -204,6 +204,7 @@ def _cross_reference_problems(policy: PolicyFile) -> Iterator[tuple[str, str]]:
     seen: set[str] = set()
     rules: list[tuple[str, str]] = [(f"gates[{i}].id", g.id) for i, g in enumerate(policy.gates)]
     rules += [(f"limits[{i}].id", lim.id) for i, lim in enumerate(policy.limits)]
+    rules += [(f"team_limits[{i}].id", t.id) for i, t in enumerate(policy.team_limits)]
     rules += [
         (f"caps.{name}.id", cap.id)
         for name, cap in (("children", policy.caps.children), ("points", policy.caps.points))

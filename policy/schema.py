@@ -189,6 +189,16 @@ class Limit(Cited):
     remedy: Text | None = None
 
 
+class TeamLimit(Cited):
+    """At most `max_nqsws` NQSWs in their ASYE year in one team at once: in the teams of the
+    kinds named (the `kind` a `team.upserted` event gives), or in every team when none is.
+    Where several apply, a limit naming the team's kind wins over a general one, and the
+    smaller wins among equals. Reported, not enforced: allocation is not what breaks it."""
+
+    team_kinds: tuple[Id, ...] = ()
+    max_nqsws: Annotated[int, Field(ge=0)]
+
+
 class Reference(Frozen):
     """A confident worker's caseload, for caps stated as a fraction of it."""
 
@@ -303,6 +313,7 @@ class PolicyFile(Frozen):
     gates: tuple[Gate, ...] = ()
     caps: Caps = Caps()
     limits: tuple[Limit, ...] = ()
+    team_limits: tuple[TeamLimit, ...] = ()
     reviews: Reviews | None = None
     supervision: Supervision | None = None
     escalation: Escalation | None = None

@@ -173,7 +173,17 @@ def report_reply(rep: figures.Report) -> Reply:
     within = f"{total.within_policy} of {total.nqsws}"
     oldest = total.oldest_breach_days
     median = total.median_days_to_resolve
+    limit: tuple[tuple[str, str], ...] = ()
+    if total.nqsw_limit is not None:
+        over = ": over the limit" if total.over_limit else ""
+        limit = (
+            (
+                "NQSWs in the team",
+                f"{total.nqsws} of at most {total.nqsw_limit}{over} ({total.limit_clause})",
+            ),
+        )
     facts = (
+        *limit,
         ("NQSWs within policy", within),
         ("Children held by NQSWs", str(total.children)),
         (

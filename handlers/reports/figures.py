@@ -26,6 +26,7 @@ from policy import (
     programme_months,
     review_reminders,
     supervision_due,
+    team_limit,
 )
 from policy.clock import clock_rate, months_of_practice
 
@@ -122,6 +123,14 @@ class Summary:
     median_days_to_resolve: float | None
     """Over the breaches resolved in the period."""
 
+    nqsw_limit: int | None = None
+    """The policy's NQSW-per-team limit for this team, where it sets one."""
+    limit_clause: str | None = None
+
+    @property
+    def over_limit(self) -> bool:
+        return self.nqsw_limit is not None and self.nqsws > self.nqsw_limit
+
     @property
     def share_within_policy(self) -> float | None:
         return None if not self.nqsws else self.within_policy / self.nqsws
@@ -194,8 +203,13 @@ def build_report(
     for r in rows:
         rows_by_team[r.team].append(r)
     names = {t.ref: t.name for t in picture.teams}
+    kinds = {t.ref: t.kind for t in picture.teams}
     summaries = tuple(
-        _summary(ref, names.get(ref, ref), rows_by_team[ref], events_by_team[ref], period)
+        _limited(
+            compiled,
+            kinds.get(ref),
+            _summary(ref, names.get(ref, ref), rows_by_team[ref], events_by_team[ref], period),
+        )
         for ref in sorted(rows_by_team, key=lambda ref: (ref == NO_TEAM, ref))
     )
     scope = org_name if team is None else f"{org_name}, {team.name}"
@@ -210,7 +224,11 @@ def build_report(
         period=period,
         nqsws=rows,
         teams=summaries,
-        total=_summary(total_ref, scope, list(rows), list(picture.breach_events), period),
+        total=_limited(
+            compiled,
+            None if team is None else team.kind,
+            _summary(total_ref, scope, list(rows), list(picture.breach_events), period),
+        ),
         weeks=_weeks(picture.breach_events, period.end),
         mix=_mix(compiled, rows),
     )
@@ -294,6 +312,14 @@ def _summary(
         resolved=len(in_period),
         median_days_to_resolve=_median(in_period),
     )
+
+
+def _limited(compiled: CompiledPolicy, team_kind: str | None, summary: Summary) -> Summary:
+    """A team's summary with its NQSW-per-team limit; the organisation's has none."""
+    limit = None if team_kind is None else team_limit(compiled.policy, team_kind)
+    if limit is None:
+        return summary
+    return replace(summary, nqsw_limit=limit.max_nqsws, limit_clause=limit.clause)
 
 
 def opened_in(events: Iterable[BreachEvent], period: Period) -> Counter[str]:

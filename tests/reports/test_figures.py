@@ -22,8 +22,10 @@ import pytest
 from handlers.errors import UnknownOrganisation, UnknownTeam
 from handlers.ports import Transactions
 from handlers.reports.caseload_report import caseload_report
-from handlers.reports.figures import Period, Report
+from handlers.reports.figures import Period, Report, build_report
+from policy import compile_policy, parse_policy, preset_text
 from tests.chat.world import NOW, STOKE
+from tests.policy.test_teams import COUNCIL
 
 WEEK = Period(dt.date(2026, 11, 17), dt.date(2026, 11, 23))
 CP_RULES = ("stoke.cp.lead-from-nine-months", "stoke.cp.none-before-six-month-review")
@@ -135,3 +137,29 @@ async def test_unknown_organisation_or_team(council: Transactions) -> None:
         await caseload_report(council, "nowhere", None, WEEK, NOW)
     with pytest.raises(UnknownTeam):
         await _report(council, team="T-9")
+
+
+async def test_a_team_over_the_policys_nqsw_limit_is_shown(council: Transactions) -> None:
+    """Under a revision of Stoke's policy with `tests/policy/test_teams.py`'s limits: one NQSW
+    in an assessment team (T-1 has three), three in any other (T-2 has one)."""
+    policy = parse_policy(COUNCIL, "stoke-teams.yaml", parent=preset_text)
+    async with council.read() as uow:
+        picture = await uow.reports.picture(STOKE, None, NOW.date(), NOW)
+    report = build_report(
+        compile_policy(policy),
+        picture,
+        org_id=STOKE,
+        org_name="Stoke",
+        team=None,
+        on=NOW.date(),
+        period=WEEK,
+    )
+    t1, t2 = report.teams
+    assert (t1.nqsws, t1.nqsw_limit, t1.limit_clause, t1.over_limit) == (
+        3,
+        1,
+        "Workforce plan 4.2",
+        True,
+    )
+    assert (t2.nqsws, t2.nqsw_limit, t2.over_limit) == (1, 3, False)
+    assert report.total.nqsw_limit is None  # a limit is a team's, not the organisation's

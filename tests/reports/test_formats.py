@@ -13,7 +13,7 @@ from matplotlib.testing.compare import compare_images
 
 from bot.cli_report import render
 from bot.report_charts import CHAT_DPI, DPI, SIZE_INCHES, charts_png
-from bot.report_formats import markdown, nqsw_csv
+from bot.report_formats import markdown, nqsw_csv, summary_cells, teams_csv
 from handlers.chat.report import MOST_BARS, chart_of
 from handlers.reports.figures import Report
 from tests.fakes import FakeTransactions
@@ -100,3 +100,11 @@ def test_many_nqsws_show_those_highest_against_their_cap(report: Report) -> None
     assert [b.label for b in chart.bars[:3]] == ["NQ-016", "NQ-033", "NQ-050"]
     assert [b.value for b in chart.bars[:3]] == [16.0, 16.0, 16.0]
     assert _png_size(charts_png(chart)) == (1200, 1500)
+
+
+def test_a_team_limit_shows_beside_its_nqsws(report: Report) -> None:
+    t1 = dataclasses.replace(report.teams[0], nqsw_limit=1, limit_clause="4.2")
+    assert summary_cells(t1)[1] == "3 (at most 1, over the limit)"
+    assert summary_cells(dataclasses.replace(t1, nqsw_limit=3))[1] == "3 (at most 3)"
+    rows = list(csv.DictReader(io.StringIO(teams_csv(dataclasses.replace(report, teams=(t1,))))))
+    assert [(r["team"], r["nqsw_limit"]) for r in rows] == [("T-1", "1"), ("total", "")]
