@@ -22,7 +22,14 @@ from bot.http_body import MAX_BATCH_BODY, read_body
 from bot.http_errors import invalid, problem
 from bot.services import SERVICES
 from bot.webhook_signature import SignatureError, WebhookSecrets, verify
-from handlers.case_events import Applied, Outcome, Status, apply_batch, apply_event, org_secrets
+from handlers.case_events import (
+    Applied,
+    EventStatus,
+    Outcome,
+    apply_batch,
+    apply_event,
+    org_secrets,
+)
 from handlers.errors import StorageError
 from handlers.events import claimed_org, parse_batch, parse_event
 from policy import InputError
@@ -76,7 +83,7 @@ class EventResult(BaseModel):
     """One event's outcome; the counts are there once it was accepted or a duplicate."""
 
     id: str = Field(description="The event's `id`, as sent")
-    status: Status = Field(
+    status: EventStatus = Field(
         description="accepted: committed. duplicate: this id was received before (singly or"
         " in a batch); nothing changed. refused: `error` says why; resending it unchanged is"
         " refused again. not_yet_known: it refers to a case or allocation whose own event has"

@@ -78,7 +78,7 @@ async def apply_event(
     return await tx.retry(lambda: _apply_once(tx, delivery_id, event, when, source))
 
 
-class Status(StrEnum):
+class EventStatus(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     REFUSED = "refused"
@@ -93,7 +93,7 @@ class Outcome:
     """What became of one event of a batch: `applied` when it was, `error` when not."""
 
     delivery: Delivery
-    status: Status
+    status: EventStatus
     applied: Applied | None = None
     error: Exception | None = None
 
@@ -115,22 +115,22 @@ async def apply_batch(
     for i, delivery in enumerate(batch.deliveries):
         event = delivery.event
         if isinstance(event, InputError):
-            outcomes.append(Outcome(delivery, Status.REFUSED, error=event))
+            outcomes.append(Outcome(delivery, EventStatus.REFUSED, error=event))
             continue
         try:
             applied = await apply_event(tx, delivery.id, event, at)
         except StorageError as exc:
-            if all(o.status is not Status.ACCEPTED for o in outcomes):
+            if all(o.status is not EventStatus.ACCEPTED for o in outcomes):
                 raise
             rest = batch.deliveries[i:]
-            outcomes += [Outcome(d, Status.NOT_ATTEMPTED, error=exc) for d in rest]
+            outcomes += [Outcome(d, EventStatus.NOT_ATTEMPTED, error=exc) for d in rest]
             break
         except NotYetKnown as exc:
-            outcomes.append(Outcome(delivery, Status.NOT_YET_KNOWN, error=exc))
+            outcomes.append(Outcome(delivery, EventStatus.NOT_YET_KNOWN, error=exc))
         except (CaseloadError, PolicyError) as exc:
-            outcomes.append(Outcome(delivery, Status.REFUSED, error=exc))
+            outcomes.append(Outcome(delivery, EventStatus.REFUSED, error=exc))
         else:
-            status = Status.DUPLICATE if applied.duplicate else Status.ACCEPTED
+            status = EventStatus.DUPLICATE if applied.duplicate else EventStatus.ACCEPTED
             outcomes.append(Outcome(delivery, status, applied))
     return outcomes
 
