@@ -162,8 +162,9 @@ class AllocationEnded(Contract):
     end: Day | None = Field(default=None, alias="to")
 
 
-class Timed(Contract):
+class Envelope(Contract):
     occurred_at: AwareDatetime
+    org: Ref
 
     @field_validator("occurred_at")
     @classmethod
@@ -178,10 +179,6 @@ class Timed(Contract):
                 "is out of range: use a time between years 1 and 9999 in UTC"
             ) from None
         return value
-
-
-class Envelope(Timed):
-    org: Ref
 
 
 class TeamUpsertedEvent(Envelope):
