@@ -8,7 +8,10 @@ random port in a child process; the client signs every event per Standard Webhoo
 (b) a nightly extract: the workers and cases that `--allocations` allocation events need,
     then the allocations, sent with bounded concurrency: events per second;
 (c) during (b), a second client asks the decision API every `--interval-ms`: its p50/p99,
-    to show interactive requests are not blocked by the bulk load.
+    to show interactive requests are not blocked by the bulk load;
+(d) with `--batch N`: the same extract again (new workers and cases), N events per request
+    to `POST /webhooks/case-events:batch`, with the same concurrency: events per second,
+    beside (b)'s one event per request.
 
 PostgreSQL is measured when it answers at `--pg-url`, in a fresh schema dropped afterwards.
 Loopback only; every loop is bounded. Usage:
@@ -16,6 +19,7 @@ Loopback only; every loop is bounded. Usage:
     .venv/bin/python bench/ingest_bench.py                   # the issue's figures
     .venv/bin/python bench/ingest_bench.py --allocations 2000 --single 200   # a quick look
     .venv/bin/python bench/ingest_bench.py --json ingest.json   # and the figures as JSON
+    .venv/bin/python bench/ingest_bench.py --batch 100          # and batches of 100 events
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -50,6 +55,7 @@ from bot.policy_source import read_policy
 from bot.services import bootstrap, utcnow
 from bot.settings import Settings
 from handlers import admin
+from handlers.events import MAX_BATCH_EVENTS
 from storage.db import Database, connect
 
 SINGLE_P99_TARGET_MS = 100.0
@@ -131,10 +137,13 @@ class Sender:
         self.session = session
         self.now = now
         self.url = f"http://127.0.0.1:{port}/webhooks/case-events"
+        self.batch_url = f"{self.url}:batch"
         self.webhook = Webhook(SECRET)
         self.statuses: dict[int, int] = {}
         self.refused: dict[str, int] = {}
         """Events still not accepted after every attempt, by `type: status message`."""
+        self.statuses_by_event: dict[str, int] = {}
+        """Each batched event's result, by status (a 200 says little about its events)."""
 
     async def send(self, type_: str, data: dict[str, Any], attempts: int = 5) -> float:
         """Sign and post one event; retries a 503 (busy) or 409 (out of order) a few times.
@@ -174,6 +183,55 @@ class Sender:
             await asyncio.sleep(0.05 * (attempt + 1))
         return elapsed
 
+    async def send_batch(self, events: list[tuple[str, dict[str, Any]]], attempts: int = 5) -> None:
+        """Sign and post events as one batch; resends only those not applied yet (a 503,
+        or `not_yet_known` and `not_attempted` results) a few times."""
+        pending = {
+            f"ev_{uuid.uuid4().hex}": {
+                "type": type_,
+                "occurred_at": self.now().isoformat(),
+                "data": data,
+            }
+            for type_, data in events
+        }
+        for attempt in range(attempts):
+            body = json.dumps({"org": ORG, "events": [{"id": k, **v} for k, v in pending.items()]})
+            msg_id = f"msg_{uuid.uuid4().hex}"
+            now = self.now()
+            headers = {
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": self.webhook.sign(msg_id, now, body),
+                "content-type": "application/json",
+            }
+            async with self.session.post(self.batch_url, data=body, headers=headers) as response:
+                answer = await response.read()
+                status = response.status
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            retry: set[str] = set()
+            if status == 200:
+                for result in json.loads(answer)["results"]:
+                    outcome = f"event {result['status']}"
+                    self.statuses_by_event[outcome] = self.statuses_by_event.get(outcome, 0) + 1
+                    if result["status"] in ("not_yet_known", "not_attempted"):
+                        retry.add(result["id"])
+                    elif result["status"] == "refused":
+                        key = f"{pending[result['id']]['type']}: refused {result['error']}"
+                        self.refused[key] = self.refused.get(key, 0) + 1
+            elif status == 503:
+                retry = set(pending)
+            else:
+                key = f"batch: {status} {answer[:160].decode(errors='replace')}"
+                self.refused[key] = self.refused.get(key, 0) + len(pending)
+            pending = {k: v for k, v in pending.items() if k in retry}
+            if not pending:
+                return
+            if attempt == attempts - 1:
+                key = f"batch: {len(pending)} still not applied after {attempts} attempts"
+                self.refused[key] = self.refused.get(key, 0) + len(pending)
+                return
+            await asyncio.sleep(0.05 * (attempt + 1))
+
 
 def worker_data(i: int, nqsw_every: int) -> dict[str, Any]:
     ref = f"W-{i:05d}"
@@ -192,8 +250,15 @@ def case_data(i: int) -> dict[str, Any]:
     return {"ref": f"C-{i:06d}", "work_type": WORK_TYPES[i % len(WORK_TYPES)], "children": 1}
 
 
-def allocation_data(i: int, workers: int) -> dict[str, Any]:
-    return {"case_ref": f"C-{i:06d}", "worker_ref": f"W-{i % workers:05d}", "role": "lead"}
+def allocation_data(i: int, workers: int, worker_base: int = 0) -> dict[str, Any]:
+    """Case `i` to one of the `workers` numbered from `worker_base`."""
+    worker = worker_base + i % workers
+    return {"case_ref": f"C-{i:06d}", "worker_ref": f"W-{worker:05d}", "role": "lead"}
+
+
+BATCH_WORKER_BASE = 50_000
+BATCH_CASE_BASE = 400_000
+"""Phase (d)'s workers and cases are numbered from here: new ones, not (b)'s again."""
 
 
 async def bounded(jobs: int, concurrency: int, job: Callable[[int], Awaitable[Any]]) -> list[Any]:
@@ -220,8 +285,11 @@ class Result:
     alloc_seconds: float = 0.0
     decisions: list[float] = field(default_factory=list)
     decision_errors: int = 0
+    batch_events: int = 0
+    batch_seconds: float = 0.0
     statuses: dict[int, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)
+    statuses_by_event: dict[str, int] = field(default_factory=dict)
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -342,11 +410,40 @@ async def measure(backend: str, url: str, schema: str | None, args: argparse.Nam
             result.bulk_allocations = args.allocations
             result.bulk_seconds = finished - started
             result.alloc_seconds = finished - alloc_started
+            if args.batch:
+                started = time.perf_counter()
+                await batched_extract(sender, args)
+                result.batch_seconds = time.perf_counter() - started
+                result.batch_events = result.bulk_events
             result.statuses = dict(sender.statuses)
             result.refused = dict(sender.refused)
+            result.statuses_by_event = dict(sender.statuses_by_event)
     finally:
         server.stop()
     return result
+
+
+async def batched_extract(sender: Sender, args: argparse.Namespace) -> None:
+    """(d): (b)'s extract for new workers and cases, `--batch` events per request, each kind
+    after the one before as in (b) (an allocation needs its case)."""
+    w, c = BATCH_WORKER_BASE, BATCH_CASE_BASE
+    phases = [
+        [("worker.upserted", worker_data(w + i, args.nqsw_every)) for i in range(args.workers)],
+        [("case.upserted", case_data(c + i)) for i in range(args.allocations)],
+        [
+            ("allocation.started", allocation_data(c + i, args.workers, w))
+            for i in range(args.allocations)
+        ],
+    ]
+    for events in phases:
+        chunks = [events[i : i + args.batch] for i in range(0, len(events), args.batch)]
+        await bounded(len(chunks), args.concurrency, partial(_send_chunk, sender, chunks))
+
+
+async def _send_chunk(
+    sender: Sender, chunks: list[list[tuple[str, dict[str, Any]]]], i: int
+) -> None:
+    await sender.send_batch(chunks[i])
 
 
 def pg_reachable(url: str) -> bool:
@@ -385,11 +482,11 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         "decision p50 ms",
         "decision p99 ms",
         "decisions",
-        "non-202",
+        "non-2xx",
     )
     rows = [head]
     for r in results:
-        non_202 = sum(n for status, n in r.statuses.items() if status != 202)
+        refused_requests = sum(n for status, n in r.statuses.items() if not 200 <= status < 300)
         rows.append(
             (
                 r.backend,
@@ -402,15 +499,25 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
                 f"{pct(r.decisions, 50):.1f}",
                 f"{pct(r.decisions, 99):.1f}",
                 f"{len(r.decisions)} ok, {r.decision_errors} failed",
-                str(non_202),
+                str(refused_requests),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [" | ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     for r in results:
+        if r.batch_seconds:
+            lines.append(
+                f"{r.backend} (d) batches of {args.batch}: {r.batch_events / r.batch_seconds:,.0f}"
+                f" events/s, against (b)'s {r.bulk_events / r.bulk_seconds:,.0f} events/s one"
+                " event per request"
+            )
+    for r in results:
         statuses = ", ".join(f"{n} x {status}" for status, n in sorted(r.statuses.items()))
         lines.append(f"{r.backend} webhook answers: {statuses}")
+        if r.statuses_by_event:
+            events = ", ".join(f"{n} x {s}" for s, n in sorted(r.statuses_by_event.items()))
+            lines.append(f"{r.backend} batched events: {events}")
         for refusal, n in sorted(r.refused.items()):
             lines.append(f"  {n} x refused after retries: {refusal}")
     return "\n".join(lines)
@@ -434,6 +541,17 @@ def figures(results: list[Result]) -> list[Figure]:
                 f"{r.backend}: bulk allocations",
                 r.bulk_allocations / r.alloc_seconds if r.alloc_seconds else None,
                 "allocations/s",
+            ),
+            *(
+                [
+                    Figure(
+                        f"{r.backend}: bulk events in batches",
+                        r.batch_events / r.batch_seconds,
+                        "events/s",
+                    )
+                ]
+                if r.batch_seconds
+                else []
             ),
             Figure(f"{r.backend}: decision during bulk, p50", pct(r.decisions, 50), "ms"),
             Figure(f"{r.backend}: decision during bulk, p99", pct(r.decisions, 99), "ms"),
@@ -462,12 +580,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pg-url", default=PG_URL, help=f"PostgreSQL to use if it answers ({PG_URL})"
     )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="then the extract again, N events per request to the batch route (0: not)",
+    )
     add_json_option(parser)
     args = parser.parse_args(argv)
     args.interval = args.interval_ms / 1000
     for name in ("allocations", "workers", "nqsw_every", "concurrency", "single"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 <= args.batch <= MAX_BATCH_EVENTS:
+        parser.error(f"--batch is from 0 to {MAX_BATCH_EVENTS} (the route's limit)")
     return args
 
 
@@ -506,7 +632,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.allocations:,} allocation.started, {args.concurrency} in flight; "
         "allocations/s counts the allocation phase alone."
         f"\n(c) POST /api/v1/decisions every {args.interval_ms:g} ms during (b)."
-        f"\nCPU: {os.cpu_count()} logical; Python {sys.version.split()[0]}; "
+        + (
+            f"\n(d) the same numbers of new workers, cases and allocations, {args.batch} events"
+            f" per batch request, {args.concurrency} requests in flight."
+            if args.batch
+            else ""
+        )
+        + f"\nCPU: {os.cpu_count()} logical; Python {sys.version.split()[0]}; "
         f"total {time.perf_counter() - started:.0f} s"
     )
     return 0

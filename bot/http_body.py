@@ -15,6 +15,10 @@ from bot.services import SERVICES
 MAX_BODY = 256 * 1024
 """No event or decision request comes near this; a larger body is refused with 413."""
 
+MAX_BATCH_BODY = 1024 * 1024
+"""A batch of `MAX_BATCH_EVENTS` events of 2 KiB each (a real event is 200-500 bytes): room
+for any sensible batch, while one request's body and what it parses into stay a few MiB."""
+
 
 class BodyTimeout(Exception):
     """The body did not arrive within BODY_READ_TIMEOUT_S (answered 408, connection closed)."""
@@ -33,9 +37,11 @@ class ClientGone(Exception):
     """The client closed the connection before its body ended: there is no one to answer."""
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The whole body, within the time limit and `client_max_size` (413 past it)."""
+async def read_body(request: web.Request, max_size: int = MAX_BODY) -> bytes:
+    """The whole body, within the time limit and `max_size` bytes (413 past it)."""
     seconds = request.app[SERVICES].settings.BODY_READ_TIMEOUT_S
+    if max_size != request.client_max_size:
+        request = request.clone(client_max_size=max_size)
     try:
         async with asyncio.timeout(seconds):
             return await request.read()

@@ -20,6 +20,7 @@ from handlers.errors import (
     NotFound,
     NotPermitted,
     StorageError,
+    TooLarge,
 )
 from policy import InputError, PolicyError
 
@@ -111,6 +112,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = problem(503, "busy" if isinstance(exc, Busy) else "unavailable", message)
         response.headers["Retry-After"] = "2"
         return response
+    except TooLarge as exc:
+        return problem(413, "too_large", str(exc))
     except NotFound as exc:
         return problem(404, "not_found", str(exc))
     except Conflict as exc:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-from bot.http_body import MAX_BODY
+from bot.http_body import MAX_BATCH_BODY, MAX_BODY
 from bot.http_errors import Problem
 from bot.routes_api import (
     BREACHES_ANSWER,
@@ -20,8 +21,9 @@ from bot.routes_api import (
     EntitlementsQuery,
     WorkerPath,
 )
+from bot.routes_case_events import BatchAnswer
 from bot.routes_ops import Health, Ready
-from handlers.events import EVENT_TYPES, event_schemas
+from handlers.events import EVENT_TYPES, MAX_BATCH_EVENTS, BatchShape, event_schemas
 
 routes = web.RouteTableDef()
 
@@ -114,6 +116,32 @@ _API_ERRORS = {
 }
 
 
+def _batch_schema(event_names: list[str], schemas: dict[str, Any]) -> dict[str, Any]:
+    """`BatchShape`'s schema with each event spelled out: every event type's own schema,
+    with the batch's `id` in place of `org` (which the batch gives once)."""
+    shape = BatchShape.model_json_schema(ref_template=REF)
+    delivery_id = shape.pop("$defs")["Identified"]["properties"]["id"]
+    delivery_id["description"] = (
+        "This event's delivery id, as `webhook-id` is for one event: an id received before,"
+        " singly or in a batch, is a duplicate and changes nothing"
+    )
+    refs = []
+    for name in event_names:
+        item = copy.deepcopy(schemas[name])
+        item["title"] = f"{name} in a batch"
+        item["properties"] = {"id": delivery_id} | {
+            key: value for key, value in item["properties"].items() if key != "org"
+        }
+        item["required"] = ["id", *(key for key in item["required"] if key != "org")]
+        schemas[f"Batched{name}"] = item
+        refs.append({"$ref": f"#/components/schemas/Batched{name}"})
+    shape["properties"]["events"]["items"] = {
+        "oneOf": refs,
+        "discriminator": {"propertyName": "type"},
+    }
+    return shape
+
+
 def _header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"description": description, "required": True, "schema": schema or {"type": "string"}}
 
@@ -132,6 +160,12 @@ def openapi_document() -> dict[str, Any]:
     for model in EVENT_TYPES.values():
         schemas[model.__name__] = _schema(model, schemas, by_alias=True)
         event_refs.append({"$ref": f"#/components/schemas/{model.__name__}"})
+    schemas["EventBatch"] = _batch_schema([m.__name__ for m in EVENT_TYPES.values()], schemas)
+    batch_answer = _schema(BatchAnswer, schemas)
+    signed = [
+        {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+        for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    ]
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     request_id = {
         "name": "X-Request-Id",
@@ -155,11 +189,7 @@ def openapi_document() -> dict[str, Any]:
             "/webhooks/case-events": {
                 "post": {
                     "summary": "Receive one case-management event (Standard Webhooks signed)",
-                    "parameters": [
-                        {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
-                        for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
-                    ]
-                    + [request_id],
+                    "parameters": [*signed, request_id],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -184,6 +214,48 @@ def openapi_document() -> dict[str, Any]:
                         ),
                         **_BODY_ERRORS,
                         "503": _503,
+                    },
+                }
+            },
+            "/webhooks/case-events:batch": {
+                "post": {
+                    "summary": "Receive several case-management events in one request, signed"
+                    " once as a whole (Standard Webhooks); each is applied in order, in its own"
+                    " transaction, and answered in its own result",
+                    "parameters": [*signed, request_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/EventBatch"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _answer(
+                            "One result per event, in the order sent: the events accepted are"
+                            " committed whatever became of the others",
+                            batch_answer,
+                        ),
+                        "400": _error(
+                            "The batch as a whole is not valid: not JSON, not the shape, an"
+                            " event without a valid `id`, or an `id` twice; `field` says where."
+                            " Nothing changed"
+                        ),
+                        "401": _error("Unsigned, wrongly signed or stale (over 5 minutes)"),
+                        "404": _error("Unknown organisation"),
+                        "405": _405,
+                        "408": _BODY_ERRORS["408"],
+                        "413": _error(
+                            f"The body is over {MAX_BATCH_BODY // 1024} KiB, or holds more than"
+                            f" {MAX_BATCH_EVENTS} events: send them in several requests"
+                        ),
+                        "503": _error(
+                            "The database is busy or unreachable before any event was applied;"
+                            " nothing changed, try again (once some are applied, the answer is"
+                            " 200 and the rest are `not_attempted`)",
+                            "Retry-After",
+                        ),
                     },
                 }
             },

@@ -1,4 +1,5 @@
-"""Apply one case-management event: the webhook path, and the CSV import's too.
+"""Apply one case-management event: the webhook paths (one event, or a batch of them in
+order), and the CSV import's too.
 
 One transaction per event: the delivery id is recorded with the change, so a redelivery
 changes nothing, and the sender hears 202 only after the commit. Every event that can
@@ -13,20 +14,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from handlers import audit
 from handlers.allocations import end_allocation
 from handlers.breaches import refresh_breaches
 from handlers.decisions import decide_stored
-from handlers.errors import NotYetKnown, UnknownOrganisation
+from handlers.errors import CaseloadError, NotYetKnown, StorageError, UnknownOrganisation
 from handlers.events import (
     AgreementRecordedEvent,
     AllocationEndedEvent,
     AllocationStartedEvent,
+    Batch,
     CaseClosedEventEnvelope,
     CaseEvent,
     CaseUpserted,
     CaseUpsertedEvent,
+    Delivery,
     LeaveRecordedEvent,
     ReviewRecordedEvent,
     SupervisionRecordedEvent,
@@ -36,7 +40,7 @@ from handlers.events import (
 )
 from handlers.policy_cache import compiled_policy
 from handlers.ports import BreachChange, OrgRecord, Source, Transactions, UnitOfWork
-from policy import CompiledPolicy, InputError
+from policy import CompiledPolicy, InputError, PolicyError
 from policy.loader import unknown_message
 
 ACTOR = "case-system"
@@ -72,6 +76,63 @@ async def apply_event(
             " make every later event look older and be ignored",
         )
     return await tx.retry(lambda: _apply_once(tx, delivery_id, event, when, source))
+
+
+class EventStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REFUSED = "refused"
+    NOT_YET_KNOWN = "not_yet_known"
+    """Refers to a case or allocation whose own event has not arrived: send it again later."""
+    NOT_ATTEMPTED = "not_attempted"
+    """The database stayed busy before this event's turn: it changed nothing, send it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one event of a batch: `applied` when it was, `error` when not."""
+
+    delivery: Delivery
+    status: EventStatus
+    applied: Applied | None = None
+    error: Exception | None = None
+
+
+async def apply_batch(
+    tx: Transactions, batch: Batch, at: dt.datetime | None = None
+) -> list[Outcome]:
+    """Each event as `apply_event` applies it, in the order given, each in its own
+    transaction: a later event may rely on an earlier one, and a refusal undoes nothing
+    else. Raises `UnknownOrganisation` before anything is applied.
+
+    When the database stays busy the rest are `not_attempted`, and the events already
+    applied stay so; if none was, the `StorageError` is raised (nothing changed).
+    """
+    async with tx.read() as uow:
+        if await uow.orgs.get(batch.org) is None:
+            raise UnknownOrganisation(org=batch.org)
+    outcomes: list[Outcome] = []
+    for i, delivery in enumerate(batch.deliveries):
+        event = delivery.event
+        if isinstance(event, InputError):
+            outcomes.append(Outcome(delivery, EventStatus.REFUSED, error=event))
+            continue
+        try:
+            applied = await apply_event(tx, delivery.id, event, at)
+        except StorageError as exc:
+            if all(o.status is not EventStatus.ACCEPTED for o in outcomes):
+                raise
+            rest = batch.deliveries[i:]
+            outcomes += [Outcome(d, EventStatus.NOT_ATTEMPTED, error=exc) for d in rest]
+            break
+        except NotYetKnown as exc:
+            outcomes.append(Outcome(delivery, EventStatus.NOT_YET_KNOWN, error=exc))
+        except (CaseloadError, PolicyError) as exc:
+            outcomes.append(Outcome(delivery, EventStatus.REFUSED, error=exc))
+        else:
+            status = EventStatus.DUPLICATE if applied.duplicate else EventStatus.ACCEPTED
+            outcomes.append(Outcome(delivery, status, applied))
+    return outcomes
 
 
 async def _apply_once(

@@ -1,9 +1,9 @@
 """Errors the use cases raise on purpose, with every message in one place.
 
 Adapters map the families to answers: `NotFound` → 404, `Conflict` → 409,
-`NotPermitted` → 403, `StorageError` → 503 (or a chat reply), and the CLI to exit 2 with
-the message. Bad input is `policy.InputError` (field and message) in every layer.
-Messages carry references and ids, never personal data from a case.
+`NotPermitted` → 403, `TooLarge` → 413, `StorageError` → 503 (or a chat reply), and the
+CLI to exit 2 with the message. Bad input is `policy.InputError` (field and message) in
+every layer. Messages carry references and ids, never personal data from a case.
 """
 
 from __future__ import annotations
@@ -31,6 +31,14 @@ class Conflict(CaseloadError):
 
 class NotPermitted(CaseloadError):
     pass
+
+
+class TooLarge(CaseloadError):
+    """More than a request may carry (413): the sender splits it."""
+
+
+class TooManyEvents(TooLarge):
+    template = "a batch holds at most {limit} events: send the rest in another request"
 
 
 class StorageError(CaseloadError):

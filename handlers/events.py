@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from policy import Role, StaffRole
+from handlers.errors import TooManyEvents
+from policy import InputError, Role, StaffRole
 from policy.calendar import LONDON
 from policy.errors import input_error
 from policy.requests import Day
@@ -265,6 +267,80 @@ def parse_event(body: bytes | str) -> CaseEvent:
         return _ADAPTER.validate_json(body)
     except ValidationError as exc:
         raise input_error(exc, root="body", skip=EVENT_TYPES) from None
+
+
+MAX_BATCH_EVENTS = 500
+"""Events in one batch request: a night's changes for a team arrive in a few requests,
+while one request stays short enough (a few seconds) that a sender's timeout does not
+cut it off, and what it holds in memory stays small."""
+
+DeliveryId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""What `webhook-id` may be: the receipts table keeps 200 characters, and a header holds
+no control characters (nor could PostgreSQL keep a NUL)."""
+
+
+class Identified(BaseModel):
+    """A batch's event as far as the batch itself is concerned: its id. The rest is the
+    event's own business, refused in its own result when it is wrong."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    id: DeliveryId
+
+
+class BatchShape(Contract):
+    """`{"org", "events": [{"id", "type", "occurred_at", "data"}, ...]}`: one organisation
+    per request, so one set of secrets verifies it."""
+
+    org: Ref
+    events: Annotated[list[Identified], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event of a batch: its delivery id, and the event or why it is not one."""
+
+    id: str
+    event: CaseEvent | InputError
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    org: str
+    deliveries: tuple[Delivery, ...]
+
+
+def parse_batch(body: bytes | str) -> Batch:
+    """Raises `InputError` (or `TooManyEvents`) when the batch as a whole is wrong: not
+    JSON, not the shape, an event without a usable id, or an id twice. Each event's own
+    faults are kept in its `Delivery`, so that the others can still be applied."""
+    try:
+        shape = BatchShape.model_validate_json(body)
+    except ValidationError as exc:
+        if any(e["type"] == "too_long" and e["loc"] == ("events",) for e in exc.errors()):
+            raise TooManyEvents(limit=MAX_BATCH_EVENTS) from None
+        raise input_error(exc, root="body") from None
+    first: dict[str, int] = {}
+    for i, item in enumerate(shape.events):
+        seen = first.setdefault(item.id, i)
+        if seen != i:
+            raise InputError(
+                f"events[{i}].id",
+                f"repeats the id of events[{seen}]: each event has its own id, which is how a"
+                " resent event is recognised",
+            )
+    deliveries = tuple(Delivery(item.id, _batched(shape.org, item)) for item in shape.events)
+    return Batch(shape.org, deliveries)
+
+
+def _batched(org: str, item: Identified) -> CaseEvent | InputError:
+    """The event as the single-event route would read it, the batch's `org` its own."""
+    fields = dict(item.model_extra or {})
+    if "org" in fields:
+        return InputError("org", "is given once for the whole batch, beside `events`")
+    try:
+        return _ADAPTER.validate_python({**fields, "org": org})
+    except ValidationError as exc:
+        return input_error(exc, root="event", skip=EVENT_TYPES)
 
 
 _REF: TypeAdapter[str] = TypeAdapter(Ref)

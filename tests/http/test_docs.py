@@ -11,7 +11,7 @@ from urllib.parse import quote
 import jsonschema
 
 from handlers.events import EVENT_TYPES
-from tests.http.conftest import SAMPLES, STOKE, Api, at, create_token, event
+from tests.http.conftest import SAMPLES, STOKE, Api, at, batch, create_token, event
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
@@ -105,6 +105,21 @@ async def test_openapi_request_schemas_accept_real_requests_and_refuse_bad_ones(
         event("case.upserted", {**SAMPLES["case.upserted"], "child_name": "A"})
     )
     assert not events.is_valid(event("case.deleted", {"ref": "C-1"}))
+
+    batched = document["paths"]["/webhooks/case-events:batch"]["post"]
+    batches = _validator(document, batched["requestBody"]["content"]["application/json"]["schema"])
+    good = batch(*(event(type_, data) for type_, data in SAMPLES.items()))
+    batches.validate(good)
+    one = good["events"][0]
+    for bad in (
+        {"org": STOKE, "events": []},
+        {"org": STOKE, "events": [{k: v for k, v in one.items() if k != "id"}]},
+        {"org": STOKE, "events": [{**one, "org": STOKE}]},
+        {"org": STOKE, "events": [{**one, "data": {**one["data"], "child_name": "A"}}]},
+        {"events": good["events"]},
+        {**good, "note": "x"},
+    ):
+        assert not batches.is_valid(bad), bad
 
     decisions = document["paths"]["/api/v1/decisions"]["post"]
     request = _validator(
@@ -247,6 +262,7 @@ async def test_published_parameters_accept_exactly_what_the_server_accepts(api: 
 
 DOCUMENTED = {
     ("/webhooks/case-events", "post"): {202, 400, 401, 404, 405, 408, 409, 413, 503},
+    ("/webhooks/case-events:batch", "post"): {200, 400, 401, 404, 405, 408, 413, 503},
     ("/api/v1/decisions", "post"): {200, 400, 401, 404, 405, 408, 413, 503},
     ("/api/v1/workers/{ref}/entitlements", "get"): {200, 400, 401, 404, 405, 503},
     ("/api/v1/workers/{ref}/breaches", "get"): {200, 400, 401, 404, 405, 503},

@@ -86,6 +86,6 @@ async def test_the_live_server_keeps_to_its_openapi_document(live: Live, tmp_pat
     output, _ = await process.communicate()
     report = output.decode(errors="replace")
     assert process.returncode == 0, report[-8000:]
-    assert "8 selected / 8 total" in report, report[-3000:]
+    assert "9 selected / 9 total" in report, report[-3000:]
     # The token and the signatures work: requests got past authentication.
     assert "Authentication failed" not in report, report[-3000:]
