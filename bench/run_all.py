@@ -78,9 +78,9 @@ BENCHES = (
     Bench(
         "ingest",
         "ingest_bench.py",
-        "Webhooks over HTTP: one event's latency, bulk events/s, decision latency meanwhile",
-        opts("--allocations 2000 --workers 150 --single 300"),
-        opts("--allocations 100 --workers 20 --single 30"),
+        "Webhooks over HTTP: one event's latency, bulk events/s singly and batched, decisions meanwhile",
+        opts("--allocations 2000 --workers 150 --single 300 --batch 100"),
+        opts("--allocations 100 --workers 20 --single 30 --batch 50"),
         900,
         opts("--sqlite-only"),
     ),
