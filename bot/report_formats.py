@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from handlers.reports.equality import SMALL_GROUP, EqualityView, Group
@@ -239,35 +239,32 @@ def _as_total(s: Summary) -> Summary:
 
 def nqsw_csv(report: Report) -> str:
     """One row per NQSW, numbers in their own columns for a spreadsheet."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        (
-            "org",
-            "team",
-            "nqsw",
-            "name",
-            "on",
-            "month_of_practice",
-            "programme_months",
-            "children",
-            "children_cap",
-            "points",
-            "points_cap",
-            "lead_cases",
-            "co_work_cases",
-            "lead_mix",
-            "co_work_mix",
-            "open_breaches",
-            "oldest_breach_days",
-            "reviews_overdue",
-            "supervision",
-            "supervision_due",
-            "problem",
-        )
+    head = (
+        "org",
+        "team",
+        "nqsw",
+        "name",
+        "on",
+        "month_of_practice",
+        "programme_months",
+        "children",
+        "children_cap",
+        "points",
+        "points_cap",
+        "lead_cases",
+        "co_work_cases",
+        "lead_mix",
+        "co_work_mix",
+        "open_breaches",
+        "oldest_breach_days",
+        "reviews_overdue",
+        "supervision",
+        "supervision_due",
+        "problem",
     )
-    for r in report.nqsws:
-        writer.writerow(
+    return _csv(
+        head,
+        (
             (
                 report.org_id,
                 r.team,
@@ -291,35 +288,33 @@ def nqsw_csv(report: Report) -> str:
                 "" if r.supervision_due is None else r.supervision_due.isoformat(),
                 r.problem or "",
             )
-        )
-    return out.getvalue()
+            for r in report.nqsws
+        ),
+    )
 
 
 def teams_csv(report: Report) -> str:
     """One row per team, then the organisation (or the team asked for) as `total`."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        (
-            "team",
-            "name",
-            "nqsws",
-            "within_policy",
-            "children",
-            "cases",
-            "co_worked",
-            "open_breaches",
-            "oldest_breach_days",
-            "reviews_overdue",
-            "supervision_overdue",
-            "opened",
-            "resolved",
-            "median_days_to_resolve",
-            "nqsw_limit",
-        )
+    head = (
+        "team",
+        "name",
+        "nqsws",
+        "within_policy",
+        "children",
+        "cases",
+        "co_worked",
+        "open_breaches",
+        "oldest_breach_days",
+        "reviews_overdue",
+        "supervision_overdue",
+        "opened",
+        "resolved",
+        "median_days_to_resolve",
+        "nqsw_limit",
     )
-    for ref, s in [*((t.ref, t) for t in report.teams), ("total", report.total)]:
-        writer.writerow(
+    return _csv(
+        head,
+        (
             (
                 ref,
                 _csv_safe(s.name),
@@ -337,49 +332,48 @@ def teams_csv(report: Report) -> str:
                 _opt(s.median_days_to_resolve),
                 _opt(s.nqsw_limit),
             )
-        )
-    return out.getvalue()
+            for ref, s in [*((t.ref, t) for t in report.teams), ("total", report.total)]
+        ),
+    )
 
 
 def weeks_csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("week_from", "opened", "resolved", "median_days_to_resolve"))
-    for w in report.weeks:
-        writer.writerow((w.start.isoformat(), w.opened, w.resolved, _opt(w.median_days_to_resolve)))
-    return out.getvalue()
+    return _csv(
+        ("week_from", "opened", "resolved", "median_days_to_resolve"),
+        (
+            (w.start.isoformat(), w.opened, w.resolved, _opt(w.median_days_to_resolve))
+            for w in report.weeks
+        ),
+    )
 
 
 def equality_csv(report: Report) -> str:
     """The equality view, one row per attribute and group; a suppressed group's count is
     `fewer than 5` (or `withheld`) and its figures are empty."""
     assert report.equality is not None
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        (
-            "org",
-            "on",
-            "attribute",
-            "group",
-            "nqsws",
-            "within_policy_share",
-            "median_percent_of_cap",
-            "complex_lead_share",
-            "co_work_ratio",
-            "breaches_opened",
-        )
+    head = (
+        "org",
+        "on",
+        "attribute",
+        "group",
+        "nqsws",
+        "within_policy_share",
+        "median_percent_of_cap",
+        "complex_lead_share",
+        "co_work_ratio",
+        "breaches_opened",
     )
+    rows: list[tuple[object, ...]] = []
     for split in report.equality.attributes:
         for g in split.groups:
             m = g.measures
-            head = (report.org_id, report.on.isoformat(), split.attribute, _csv_safe(g.value))
+            group = (report.org_id, report.on.isoformat(), split.attribute, _csv_safe(g.value))
             if m is None:
-                writer.writerow((*head, g.suppressed, "", "", "", "", ""))
+                rows.append((*group, g.suppressed, "", "", "", "", ""))
                 continue
-            writer.writerow(
+            rows.append(
                 (
-                    *head,
+                    *group,
                     m.nqsws,
                     round(m.within_policy, 3),
                     _opt(m.median_of_cap),
@@ -388,6 +382,14 @@ def equality_csv(report: Report) -> str:
                     m.breaches_opened,
                 )
             )
+    return _csv(head, rows)
+
+
+def _csv(head: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(head)
+    writer.writerows(rows)
     return out.getvalue()
 
 
