@@ -27,7 +27,6 @@ from handlers.case_events import (
     EventStatus,
     Outcome,
     apply_batch,
-    apply_event,
     org_secrets,
 )
 from handlers.errors import StorageError
@@ -48,7 +47,7 @@ async def case_events(request: web.Request) -> web.Response:
         return text
     delivery_id = request.headers["webhook-id"]
     event = parse_event(text)
-    applied = await apply_event(services.tx, delivery_id, event, now)
+    applied = await services.events.apply(delivery_id, event, now)
     opened, resolved = _breaches(applied)
     log.info(
         "event type=%s org=%s delivery=%s duplicate=%s changed=%s breaches_opened=%d breaches_resolved=%d",

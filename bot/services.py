@@ -16,6 +16,7 @@ from bot.slack.app import SlackEdge
 from bot.teams.agent import TeamsEdge
 from bot.tryout.messenger import WebMessenger
 from handlers.alerts.messenger import Messenger
+from handlers.case_events import EventQueue
 from handlers.ports import Platform, Transactions
 from storage.db import Database, connect
 from storage.migrate import SchemaState, schema_state, upgrade_database
@@ -41,6 +42,8 @@ class Services:
     """Where the database's migrations stand against this release's (`/readyz`)."""
     metrics: Metrics
     """This application's own metrics registry (`/metrics`)."""
+    events: EventQueue
+    """Case events sent one per request, committed in groups."""
     close: Callable[[], Awaitable[None]]
     """Releases what `bootstrap` opened."""
     slack: SlackEdge | None = None
@@ -75,10 +78,12 @@ def bootstrap(
     db = database or connect(settings.DATABASE_URL, settings.DB_BUSY_TIMEOUT_MS)
     tx = Storage(db)
     metrics = Metrics()
+    events = EventQueue(tx)
     slack = SlackEdge(settings, tx, now, metrics) if settings.slack_modes else None
     teams = TeamsEdge(settings, tx, now, metrics) if settings.teams_mode is not None else None
 
     async def close() -> None:
+        await events.close()
         # The chat edges first: what they still send may read the database.
         if slack is not None:
             await slack.close()
@@ -94,6 +99,7 @@ def bootstrap(
         migrate=lambda: upgrade_database(db),
         schema=lambda: schema_state(db),
         metrics=metrics,
+        events=events,
         close=close,
         slack=slack,
         teams=teams,

@@ -1,20 +1,23 @@
-"""Apply one case-management event: the webhook paths (one event, or a batch of them in
+"""Apply case-management events: the webhook paths (one event, or a batch of them in
 order), and the CSV import's too.
 
-One transaction per event: the delivery id is recorded with the change, so a redelivery
-changes nothing, and the sender hears 202 only after the commit. Every event that can
-change a caseload or an ASYE record re-evaluates the worker's breaches in that transaction.
-An event older than the state it would change is acknowledged and ignored; an event that
+Events are committed in groups (`apply_group`): one transaction, and one commit, for the
+events waiting together, each recorded with its delivery id so that a redelivery changes
+nothing; the sender hears 202 only after the commit. Every event that can change a
+caseload or an ASYE record re-evaluates the worker's breaches in that transaction. An
+event older than the state it would change is acknowledged and ignored; an event that
 refers to a case or allocation whose own event has not arrived is refused (409) so that
 the sender's retry applies it in order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 from handlers import audit
 from handlers.allocations import end_allocation
@@ -69,13 +72,100 @@ async def apply_event(
     `source` is recorded on allocations and in the audit log (`import` for the CSV import).
     """
     when = at or dt.datetime.now(dt.UTC)
-    if event.occurred_at > when + FUTURE_TOLERANCE:
-        raise InputError(
-            "occurred_at",
-            "is more than a day ahead of this server's clock; an event from the future would"
-            " make every later event look older and be ignored",
-        )
-    return await tx.retry(lambda: _apply_once(tx, delivery_id, event, when, source))
+    (result,) = await apply_group(tx, [Pending(delivery_id, event, when)], source)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An event waiting to be applied: its delivery id, and when it was received."""
+
+    id: str
+    event: CaseEvent
+    at: dt.datetime
+
+
+type Result = Applied | CaseloadError | PolicyError
+"""One event's result: applied, or why not (nothing of it changed). A `StorageError` when
+the database stayed busy before its turn."""
+
+GROUP_EVENTS = 100
+"""Events in one transaction at most: one commit (and one fsync) for up to this many,
+while a transaction stays short (tens of milliseconds) for the writers waiting behind it."""
+
+
+async def apply_group(
+    tx: Transactions,
+    pending: Sequence[Pending],
+    source: Source = Source.WEBHOOK,
+    *,
+    stop_at_refusal: bool = False,
+) -> list[Result]:
+    """Each event as `apply_event` applies it, in the order given, committed together in
+    groups of up to `GROUP_EVENTS`: a later event may rely on an earlier one, and a
+    refusal undoes nothing else (the events before it are applied again without it, which
+    changes nothing they would not have changed). `stop_at_refusal`: nothing after the
+    first refusal is applied, and the results end with it.
+
+    When the database stays busy the rest are that `StorageError` and the events already
+    committed stay so; if none was, it is raised (nothing changed).
+    """
+    results: list[Result] = []
+    try:
+        await _apply_into(results, tx, pending, source, stop_at_refusal)
+    except StorageError as exc:
+        if not results:
+            raise
+        results += [exc] * (len(pending) - len(results))
+    return results
+
+
+class _Refused(Exception):
+    """The event at `index` of a group was refused: the group's transaction is undone."""
+
+    def __init__(self, index: int, error: CaseloadError | PolicyError) -> None:
+        super().__init__(index)
+        self.index = index
+        self.error = error
+
+
+async def _apply_into(
+    results: list[Result],
+    tx: Transactions,
+    pending: Sequence[Pending],
+    source: Source,
+    stop_at_refusal: bool,
+) -> bool:
+    """False once a refusal has stopped it (`stop_at_refusal`)."""
+    for start in range(0, len(pending), GROUP_EVENTS):
+        group = pending[start : start + GROUP_EVENTS]
+        try:
+            results += await tx.retry(partial(_group, tx, group, source))
+        except _Refused as refused:
+            head, rest = group[: refused.index], group[refused.index + 1 :]
+            if not await _apply_into(results, tx, head, source, stop_at_refusal):
+                return False
+            results.append(refused.error)
+            if stop_at_refusal:
+                return False
+            await _apply_into(results, tx, rest, source, stop_at_refusal)
+    return True
+
+
+async def _group(tx: Transactions, group: Sequence[Pending], source: Source) -> list[Applied]:
+    async with tx.write() as uow:
+        orgs: dict[str, OrgRecord | None] = {}
+        applied: list[Applied] = []
+        for index, item in enumerate(group):
+            try:
+                applied.append(await _apply_in(uow, orgs, item, source))
+            except StorageError:
+                raise
+            except (CaseloadError, PolicyError) as exc:
+                raise _Refused(index, exc) from exc
+    return applied
 
 
 class EventStatus(StrEnum):
@@ -101,56 +191,103 @@ class Outcome:
 async def apply_batch(
     tx: Transactions, batch: Batch, at: dt.datetime | None = None
 ) -> list[Outcome]:
-    """Each event as `apply_event` applies it, in the order given, each in its own
-    transaction: a later event may rely on an earlier one, and a refusal undoes nothing
-    else. Raises `UnknownOrganisation` before anything is applied.
+    """Each event as `apply_event` applies it, in the order given (`apply_group`).
+    Raises `UnknownOrganisation` before anything is applied.
 
     When the database stays busy the rest are `not_attempted`, and the events already
     applied stay so; if none was, the `StorageError` is raised (nothing changed).
     """
+    when = at or dt.datetime.now(dt.UTC)
     async with tx.read() as uow:
         if await uow.orgs.get(batch.org) is None:
             raise UnknownOrganisation(org=batch.org)
-    outcomes: list[Outcome] = []
-    for i, delivery in enumerate(batch.deliveries):
-        event = delivery.event
-        if isinstance(event, InputError):
-            outcomes.append(Outcome(delivery, EventStatus.REFUSED, error=event))
-            continue
-        try:
-            applied = await apply_event(tx, delivery.id, event, at)
-        except StorageError as exc:
-            if all(o.status is not EventStatus.ACCEPTED for o in outcomes):
-                raise
-            rest = batch.deliveries[i:]
-            outcomes += [Outcome(d, EventStatus.NOT_ATTEMPTED, error=exc) for d in rest]
-            break
-        except NotYetKnown as exc:
-            outcomes.append(Outcome(delivery, EventStatus.NOT_YET_KNOWN, error=exc))
-        except (CaseloadError, PolicyError) as exc:
-            outcomes.append(Outcome(delivery, EventStatus.REFUSED, error=exc))
-        else:
-            status = EventStatus.DUPLICATE if applied.duplicate else EventStatus.ACCEPTED
-            outcomes.append(Outcome(delivery, status, applied))
-    return outcomes
+    pending = [
+        Pending(d.id, d.event, when)
+        for d in batch.deliveries
+        if not isinstance(d.event, InputError)
+    ]
+    results = iter(await apply_group(tx, pending))
+    return [
+        _outcome(d, d.event if isinstance(d.event, InputError) else next(results))
+        for d in batch.deliveries
+    ]
 
 
-async def _apply_once(
-    tx: Transactions, delivery_id: str, event: CaseEvent, at: dt.datetime, source: Source
+def _outcome(delivery: Delivery, result: Result | InputError) -> Outcome:
+    if isinstance(result, Applied):
+        status = EventStatus.DUPLICATE if result.duplicate else EventStatus.ACCEPTED
+        return Outcome(delivery, status, result)
+    if isinstance(result, StorageError):
+        return Outcome(delivery, EventStatus.NOT_ATTEMPTED, error=result)
+    if isinstance(result, NotYetKnown):
+        return Outcome(delivery, EventStatus.NOT_YET_KNOWN, error=result)
+    return Outcome(delivery, EventStatus.REFUSED, error=result)
+
+
+class EventQueue:
+    """Group commit for events sent one per request: the events waiting when the writer is
+    free go into one transaction together, and each request hears its own result once
+    that transaction has committed. A request that gives up waiting changes nothing of
+    it: its event is applied (or not) with the others, and a resend is a duplicate."""
+
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
+        self._waiting: list[tuple[Pending, asyncio.Future[Applied]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def apply(self, delivery_id: str, event: CaseEvent, at: dt.datetime) -> Applied:
+        """As `apply_event` (the same refusals)."""
+        done: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
+        self._waiting.append((Pending(delivery_id, event, at), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await done
+
+    async def _write(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting[:GROUP_EVENTS], self._waiting[GROUP_EVENTS:]
+            try:
+                results: list[Result] = await apply_group(self._tx, [p for p, _ in group])
+            except Exception as exc:  # every waiter hears of it; none is left hanging
+                results = [exc] * len(group)  # type: ignore[list-item]
+            for (_, done), result in zip(group, results, strict=True):
+                if done.done():
+                    continue
+                if isinstance(result, Applied):
+                    done.set_result(result)
+                else:
+                    done.set_exception(result)
+
+    async def close(self) -> None:
+        """Waits for the events already taken to be answered."""
+        if self._writer is not None:
+            await asyncio.wait({self._writer})
+
+
+async def _apply_in(
+    uow: UnitOfWork, orgs: dict[str, OrgRecord | None], item: Pending, source: Source
 ) -> Applied:
-    async with tx.write() as uow:
-        org = await uow.orgs.get(event.org)
-        if org is None:
-            raise UnknownOrganisation(org=event.org)
-        if not await uow.receipts.record(org.id, delivery_id, event.type, at):
-            return Applied(duplicate=True, changed=False)
-        changed, people = await _apply(uow, org, event, at, source)
-        on = event_day(at)
-        changes: list[BreachChange] = []
-        for person_id in dict.fromkeys(people):
-            person = await uow.people.get_by_id(person_id)
-            if person is not None:
-                changes += await refresh_breaches(uow, org, person, on, at, ACTOR)
+    event, at = item.event, item.at
+    if event.occurred_at > at + FUTURE_TOLERANCE:
+        raise InputError(
+            "occurred_at",
+            "is more than a day ahead of this server's clock; an event from the future would"
+            " make every later event look older and be ignored",
+        )
+    if event.org not in orgs:
+        orgs[event.org] = await uow.orgs.get(event.org)
+    org = orgs[event.org]
+    if org is None:
+        raise UnknownOrganisation(org=event.org)
+    if not await uow.receipts.record(org.id, item.id, event.type, at):
+        return Applied(duplicate=True, changed=False)
+    changed, people = await _apply(uow, org, event, at, source)
+    on = event_day(at)
+    changes: list[BreachChange] = []
+    for person_id in dict.fromkeys(people):
+        person = await uow.people.get_by_id(person_id)
+        if person is not None:
+            changes += await refresh_breaches(uow, org, person, on, at, ACTOR)
     return Applied(duplicate=False, changed=changed, breach_changes=tuple(changes))
 
 

@@ -20,6 +20,7 @@ from bot.services import bootstrap
 from bot.settings import Settings
 from handlers import admin
 from handlers.audit import AuditRecord
+from handlers.case_events import GROUP_EVENTS
 from handlers.errors import Busy
 from handlers.events import MAX_BATCH_EVENTS
 from handlers.ports import Transactions, UnitOfWork
@@ -385,21 +386,29 @@ async def _busy_after(db: Database, writes: int) -> AsyncIterator[TestClient[Any
         yield client
 
 
+def _teams(count: int) -> list[dict[str, Any]]:
+    return [
+        event("team.upserted", {"ref": f"T-{i}", "name": f"Team {i}", "kind": "assessment"})
+        for i in range(count)
+    ]
+
+
 async def test_busy_mid_batch_keeps_what_was_applied_and_names_what_was_not(api: Api) -> None:
-    body = body_of(batch(*_mixed()))
-    async with _busy_after(api.db, 2) as client:
+    """The first group of `GROUP_EVENTS` commits, then the database stays busy."""
+    body = body_of(batch(*_teams(GROUP_EVENTS + 2)))
+    async with _busy_after(api.db, 1) as client:
         response = await client.post(BATCH_PATH, data=body, headers=sign(body))
         answer = await response.json()
     assert response.status == 200, answer
     statuses = [r["status"] for r in answer["results"]]
-    assert statuses == ["accepted", "accepted", "not_attempted", "not_attempted"]
-    assert "send it again" in answer["results"][2]["error"]["message"]
+    assert statuses == ["accepted"] * GROUP_EVENTS + ["not_attempted"] * 2
+    assert "send it again" in answer["results"][-1]["error"]["message"]
     async with api.db.read() as session:
         ids = set(await session.scalars(select(WebhookReceipt.webhook_id)))
-    assert ids == {"ev-0", "ev-1"}
+    assert ids == {f"ev-{i}" for i in range(GROUP_EVENTS)}
     # Resending the whole batch is safe: what was applied is a duplicate.
-    results = await _answer(api, batch(*_mixed()))
-    assert [r["status"] for r in results] == ["duplicate", "duplicate", "accepted", "accepted"]
+    results = await _answer(api, batch(*_teams(GROUP_EVENTS + 2)))
+    assert [r["status"] for r in results] == ["duplicate"] * GROUP_EVENTS + ["accepted"] * 2
 
 
 async def test_busy_before_anything_was_applied_is_503_and_changes_nothing(api: Api) -> None:
