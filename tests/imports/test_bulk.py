@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +16,18 @@ import pytest
 from sqlalchemy import Column, Row, Table, func, select
 
 from handlers import admin, imports
-from handlers.audit import AuditRecord
 from handlers.case_events import GROUP_EVENTS, apply_event
 from handlers.errors import Busy, CaseloadError, NotYetKnown
 from handlers.events import CaseEvent
 from handlers.imports import BatchResult, apply_batch, delivery_id
-from handlers.ports import Source, Transactions, UnitOfWork
+from handlers.ports import Source, Transactions
 from policy import PolicyError
 from storage.db import Database
 from storage.models import Base, BreachRow, Organisation, WebhookReceipt
 from storage.repositories import Storage
 from tests.conftest import BACKENDS, database
 from tests.handlers.world import STOKE, event, stoke_policy
+from tests.imports.helpers import BusyAfter, CancelledAfter
 
 AT = dt.datetime(2025, 8, 6, 9, 0, tzinfo=dt.UTC)
 """When the import runs (and when its events occurred)."""
@@ -202,51 +202,6 @@ async def test_a_run_to_the_end_matches_event_by_event_and_again_is_already_impo
         again = await apply_batch(bulk, STOKE, BATCH, EVENTS, AT + dt.timedelta(hours=1))
         assert again == BatchResult(already_imported=len(EVENTS))
         assert await snapshot(bulk.db, backend) == before
-
-
-@dataclasses.dataclass
-class BusyAfter:
-    """The real transactions, until `writes` have committed: then every write is Busy, as
-    when another process holds the database."""
-
-    inner: Transactions
-    writes: int
-
-    @asynccontextmanager
-    async def write(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
-        if self.writes <= 0:
-            raise Busy()
-        async with self.inner.write(urgent) as uow:
-            yield uow
-        self.writes -= 1
-
-    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        return self.inner.read()
-
-    async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
-        return await self.inner.audit(org_id, record, actor, at)
-
-    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
-        return await self.inner.retry(work)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
-
-
-@dataclasses.dataclass
-class CancelledAfter(BusyAfter):
-    """The real transactions, until `writes` have committed: the next is cancelled in the
-    middle (as Ctrl-C cancels `asyncio.run`'s task), at its first wait for the database."""
-
-    @asynccontextmanager
-    async def write(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
-        async with self.inner.write(urgent) as uow:
-            if self.writes <= 0:
-                task = asyncio.current_task()
-                assert task is not None
-                task.cancel()
-            yield uow
-        self.writes -= 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
