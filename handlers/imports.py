@@ -88,7 +88,8 @@ CHUNK_EVENTS = 1_000
 """Events handed to `apply_group` at a time: the progress callback hears of each chunk."""
 
 type Progress = Callable[[int, int], None]
-"""Told (events done, events in all) before the first chunk and after each."""
+"""Told (events done, events in all) before the first chunk, after each, and before a busy
+database is raised (how far a run that stops there got)."""
 
 
 async def apply_batch(
@@ -117,6 +118,8 @@ async def apply_batch(
         results = await apply_group(tx, chunk, Source.IMPORT, stop_at_refusal=True)
         for offset, result in enumerate(results):
             if isinstance(result, StorageError):
+                if progress is not None:
+                    progress(start + offset, total)
                 raise result
             if not isinstance(result, Applied):
                 failed_at, failure = start + offset, result

@@ -216,11 +216,21 @@ async def test_an_interrupted_import_run_again_leaves_the_database_of_one_run(
         stoke(backend, tmp_path / "interrupted") as interrupted,
         stoke(backend, tmp_path / "whole") as whole,
     ):
+        seen: list[int] = []
         stopped = asyncio.create_task(
-            apply_batch(stop(interrupted, groups), STOKE, BATCH, EVENTS, AT)
+            apply_batch(
+                stop(interrupted, groups),
+                STOKE,
+                BATCH,
+                EVENTS,
+                AT,
+                lambda done, total: seen.append(done),
+            )
         )
         with pytest.raises(Busy if stop is BusyAfter else asyncio.CancelledError):
             await stopped
+        # Busy is told how far it got; a cancel, the last whole chunk.
+        assert seen[-1] == (committed if stop is BusyAfter else CHUNK)
         # Whole groups only: the one cut short left nothing behind.
         assert await rows(interrupted, WebhookReceipt) == committed
         resumed = await apply_batch(interrupted, STOKE, BATCH, EVENTS, AT)
