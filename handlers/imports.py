@@ -84,8 +84,9 @@ class BatchResult:
     failure: PolicyError | CaseloadError | None = None
 
 
-CHUNK_EVENTS = 1_000
-"""Events handed to `apply_group` at a time: the progress callback hears of each chunk."""
+CHUNK_EVENTS = 500
+"""Events handed to `apply_group` at a time: the progress callback hears of each chunk, so
+small enough that a bar moves every few seconds even at a hundred events a second."""
 
 type Progress = Callable[[int, int], None]
 """Told (events done, events in all) before the first chunk, after each, and before a busy
