@@ -24,6 +24,7 @@ schema's search_path to asyncpg. Loopback only; every loop is bounded. Usage:
     .venv/bin/python bench/import_bench.py                          # the issue's figures
     .venv/bin/python bench/import_bench.py --allocations 2000 --workers 100   # a quick look
     .venv/bin/python bench/import_bench.py --json import.json       # and the figures as JSON
+    .venv/bin/python bench/import_bench.py --pg-only                # PostgreSQL alone
 """
 
 from __future__ import annotations
@@ -347,7 +348,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pg-url", default=PG_URL, help=f"PostgreSQL to use if it answers ({PG_URL})"
     )
-    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    only.add_argument("--pg-only", action="store_true", help="skip SQLite")
     add_json_option(parser)
     args = parser.parse_args(argv)
     args.interval = args.interval_ms / 1000
@@ -359,17 +362,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace, skipped: dict[str, str]) -> list[Result]:
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="caseload-bench-") as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        print(
-            f"sqlite: {args.workers:,} workers, {args.allocations:,} cases and allocations ...",
-            flush=True,
-        )
-        results.append(await measure("sqlite", url, args))
+    print(f"{args.workers:,} workers, {args.allocations:,} cases and allocations", flush=True)
+    if args.pg_only:
+        skipped["sqlite"] = "--pg-only"
+    else:
+        with tempfile.TemporaryDirectory(prefix="caseload-bench-") as tmp:
+            print("sqlite ...", flush=True)
+            results.append(await measure("sqlite", f"sqlite+aiosqlite:///{Path(tmp) / 'db'}", args))
     if args.sqlite_only:
         pass
     elif pg_reachable(args.pg_url):
-        print("postgresql: the same, in a fresh database ...", flush=True)
+        print("postgresql, in a fresh database ...", flush=True)
         results.append(await with_pg_database(args.pg_url, args))
     else:
         print(f"postgresql: nothing answers at {make_url(args.pg_url).host}; skipped", flush=True)
