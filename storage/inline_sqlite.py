@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Self, cast
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -252,7 +252,7 @@ class Prepared(Statement):
     def __init__(self, query: Any, dialect: Dialect, column_keys: list[str] | None = None) -> None:
         super().__init__(query, dialect, column_keys)
         columns = query.exported_columns
-        processors = (c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        processors = (_result_processor(c.type, dialect) for c in columns)
         self._results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         self._row: Any = namedtuple("_row", columns.keys())  # type: ignore[misc]
 
@@ -273,6 +273,18 @@ class Prepared(Statement):
                 values[i] = process(values[i])
             out.append(make(values))
         return out
+
+
+def _result_processor(kind: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The type's result processor, when it has one without knowing the driver's type code.
+    Those that need it (asyncpg's numbers) have nothing to do: asyncpg returns Python's."""
+    try:
+        processor: Callable[[Any], Any] | None = kind.dialect_impl(dialect).result_processor(
+            dialect, None
+        )
+    except (TypeError, InvalidRequestError):
+        return None
+    return processor
 
 
 def prepared(
