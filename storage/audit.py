@@ -154,10 +154,17 @@ class AuditLog:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._pending: list[Appending] = []
 
-    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
-        (seq,) = await self.append_many([(org_id, record, actor, at)])
-        return seq
+    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> None:
+        self._pending.append((org_id, record, actor, at))
+
+    async def flush(self) -> None:
+        """Write what `append` was given: before the transaction commits, and before the
+        chain is read in it."""
+        if self._pending:
+            rows, self._pending = self._pending, []
+            await self.append_many(rows)
 
     async def append_many(self, rows: Sequence[Appending]) -> list[int]:
         """Each row's sequence number, in order: per organisation, the head is locked and
@@ -178,6 +185,7 @@ class AuditLog:
         return seqs
 
     async def head(self, org_id: str) -> Checkpoint | None:
+        await self.flush()
         row = await self._session.scalar(
             select(AuditEntry)
             .where(AuditEntry.org_id == org_id)
@@ -187,6 +195,7 @@ class AuditLog:
         return None if row is None else Checkpoint(org_id, row.seq, row.hash, row.at)
 
     async def verify(self, checkpoints: Sequence[Checkpoint] = ()) -> tuple[ChainProblem, ...]:
+        await self.flush()
         """Walk every organisation's chain (every organisation has one from its creation),
         reporting the first break in each, and each checkpoint the chain no longer holds."""
         heads = {h.org_id: h for h in await self._session.scalars(select(AuditHead))}
@@ -235,6 +244,7 @@ class AuditLog:
     async def _rows(
         self, org_id: str, start: dt.datetime | None = None, end: dt.datetime | None = None
     ) -> AsyncIterator[AuditEntry]:
+        await self.flush()
         query = select(AuditEntry).where(AuditEntry.org_id == org_id).order_by(AuditEntry.seq)
         if start is not None:
             query = query.where(AuditEntry.at >= start)

@@ -1,8 +1,9 @@
 """Engine and sessions for SQLite (embedded default) and PostgreSQL (scaled out).
 
-The same code runs on both. Writers are serialised where it matters: on SQLite every
+The same code runs on both. Writers are serialised where it matters: within a process
+they take turns in its write queue (urgent ones first); between processes, on SQLite every
 write transaction starts with `BEGIN IMMEDIATE` (the database write lock, waited for up
-to the busy timeout); on PostgreSQL the repositories lock the rows they depend on. A
+to the busy timeout), and on PostgreSQL the repositories lock the rows they depend on. A
 SQLite file's transactions run sqlite3 on the event loop's thread, commits in a worker
 thread (see `storage.inline_sqlite`). Transactions run the repositories' hot statements as `Plain`
 ones, past the ORM session, on the session's own connection.
@@ -226,8 +227,10 @@ class Database:
     readers: async_sessionmaker[AsyncSession]
     writers: async_sessionmaker[AsyncSession]
     write_queue: Turns | None = None
-    """SQLite only: this process's writers wait their turn here instead of polling SQLite's
-    file lock (which starves a lone request during a bulk load)."""
+    """This process's writers wait their turn here: on SQLite instead of polling its file
+    lock (which starves a lone request during a bulk load); on PostgreSQL so that two of
+    its transactions of many events never deadlock on each other's rows. Either way an
+    answer someone waits for goes first."""
     read_engine: AsyncEngine | None = None
     """SQLite file only: the readers' own engine, over `storage.inline_sqlite`."""
     prepared: dict[Any, Any] = field(default_factory=dict)
@@ -370,7 +373,7 @@ def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Databa
         engine=engine,
         readers=async_sessionmaker(read_engine or engine, expire_on_commit=False),
         writers=async_sessionmaker(writer_engine, expire_on_commit=False),
-        write_queue=WriteQueue() if engine.dialect.name == "sqlite" else None,
+        write_queue=WriteQueue(),
         read_engine=read_engine,
         sqlite_writer=(
             None

@@ -724,7 +724,11 @@ def _allocation_record(row: Any) -> AllocationRecord:
 _ALLOCATION = select(*Allocation.__table__.c)
 _PAIR = (_allocs.case_id == bindparam("case_id")) & (_allocs.person_id == bindparam("person_id"))
 _OPEN = _ALLOCATION.where(_PAIR, _allocs.to_date.is_(None))
-_LATEST = _ALLOCATION.where(_PAIR).order_by(_allocs.from_date.desc(), _allocs.id.desc()).limit(1)
+_LATEST = (
+    _ALLOCATION.where(_PAIR)
+    .order_by(_allocs.to_date.is_(None).desc(), _allocs.from_date.desc(), _allocs.id.desc())
+    .limit(1)
+)
 _NEW_ALLOCATION = insert(_ALLOCATIONS).returning(_allocs.id)
 _END_ALLOCATION = update(_ALLOCATIONS).where(_allocs.id == bindparam("w_id"))
 
@@ -1219,7 +1223,9 @@ class Storage:
         `urgent`: someone is waiting for it in chat; it goes ahead of queued webhooks."""
         with storage_errors():
             async with self.db.write(urgent) as session:
-                yield Store(session)
+                store = Store(session)
+                yield store
+                await store.audit.flush()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Store]:
