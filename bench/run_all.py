@@ -86,7 +86,7 @@ BENCHES = (
             "--allocations 100 --workers 20 --single 30 --batch 50 --concurrency 8"
             " --big-holds 150 --worker-events 30 --commit-seconds 0.5"
         ),
-        900,
+        1200,
         opts("--sqlite-only"),
     ),
     Bench(
