@@ -304,10 +304,12 @@ class Database:
 
     async def _plain(self, conn: AsyncConnection) -> Plain:
         """The fastest way to run a statement on this connection."""
-        driver = (await conn.get_raw_connection()).driver_connection
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
         if isinstance(driver, inline_sqlite.InlineConnection):
             return inline_sqlite.InlinePlain(driver, self.prepared, conn.dialect)
         if isinstance(driver, asyncpg.Connection):
+            await _asyncpg_begun(raw.dbapi_connection, conn)
             return AsyncpgPlain(driver, self.prepared, conn.dialect)
         return CorePlain(conn)
 
@@ -338,6 +340,18 @@ class Database:
             await self.sqlite_writer.close()
         if self.checkpoints is not None:
             await self.checkpoints.close()
+
+
+async def _asyncpg_begun(adapted: Any, conn: AsyncConnection) -> None:
+    """SQLAlchemy's asyncpg adapter begins its transaction at its first statement: begin it
+    now, or statements sent to asyncpg itself would each commit on their own."""
+    if getattr(adapted, "_transaction", None) is not None:
+        return
+    start = getattr(adapted, "_start_transaction", None)
+    if start is not None:
+        await start()
+    else:  # another release of the adapter: a statement of its own begins it
+        await conn.exec_driver_sql("SELECT 1")
 
 
 def sqlite_path(url: str) -> Path | None:

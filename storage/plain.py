@@ -17,9 +17,9 @@ from typing import Any, Protocol, cast
 import asyncpg
 from sqlalchemy import Row
 from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from handlers.errors import Busy, SchemaMissing, Unreachable
 from storage.inline_sqlite import Statement, prepared
 
 PLAIN = "caseload_plain"
@@ -68,7 +68,7 @@ class AsyncpgPlain:
 
     async def rows(self, query: Any, params: Mapping[str, Any]) -> Sequence[Any]:
         statement = prepared(self._prepared, query, params, self._dialect)
-        with _asyncpg_errors():
+        with _asyncpg_errors(statement.sql):
             found = await self._conn.fetch(statement.sql, *statement.args(params))
         return statement.made(found)
 
@@ -79,7 +79,7 @@ class AsyncpgPlain:
             prepared = self._prepared[key] = Statement(statement, self._dialect, list(params[0]))
         prepared = cast(Statement, prepared)
         changed = 0
-        with _asyncpg_errors():
+        with _asyncpg_errors(prepared.sql):
             for one in params:
                 status: str = await self._conn.execute(prepared.sql, *prepared.args(one))
                 changed += int(status.rsplit(" ", 1)[-1])
@@ -91,23 +91,22 @@ _BUSY_STATES = {"40001", "40P01", "55P03", "57014"}
 
 
 @contextmanager
-def _asyncpg_errors() -> Iterator[None]:
-    """asyncpg's failures as the ports' `StorageError`s, as `storage.db.storage_errors`
-    turns SQLAlchemy's (a unique key two transactions raced to insert is a `Conflicted`)."""
-    from storage.db import Conflicted  # storage.db builds on this module
-
+def _asyncpg_errors(sql: str) -> Iterator[None]:
+    """asyncpg's failures as SQLAlchemy raises them through its own adapter, for
+    `storage.db.storage_errors` (a unique key two transactions raced to insert, a deadlock,
+    a missing table, a lost connection)."""
     try:
         yield
     except asyncpg.IntegrityConstraintViolationError as exc:
-        raise Conflicted() from exc
+        raise IntegrityError(sql, None, exc) from exc
     except asyncpg.UndefinedTableError as exc:
-        raise SchemaMissing(detail=type(exc).__name__) from exc
+        raise ProgrammingError(sql, None, exc) from exc
     except asyncpg.PostgresError as exc:
         if exc.sqlstate in _BUSY_STATES:
-            raise Busy() from exc
+            raise OperationalError(sql, None, exc) from exc
         raise
     except (asyncpg.InterfaceError, OSError) as exc:
-        raise Unreachable(detail=type(exc).__name__) from exc
+        raise InterfaceError(sql, None, exc) from exc
 
 
 async def plain_rows(session: AsyncSession, query: Any, **params: Any) -> Sequence[Row[Any]]:

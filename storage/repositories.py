@@ -308,26 +308,15 @@ async def _person(session: AsyncSession, query: Any, **params: Any) -> PersonRec
 class People:
     """Staff (never children), their roles, chat identities and ASYE records.
 
-    ASYE records are remembered for the life of the transaction (every change to them goes
-    through this object, which forgets the person's record when it does): an event reads a
-    worker's record for its decision and again for the breaches after it.
+    ASYE records, and people locked, are remembered for the life of the transaction (every
+    change to them goes through this object, which forgets them when it does): an event
+    reads a worker's record for its decision and again for the breaches after it.
     """
 
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
         self._workers: dict[int, Worker | None] = {}
-
-    async def record(self, row: Person) -> PersonRecord:
-        roles = await self._s.scalars(select(PersonRole.role).where(PersonRole.person_id == row.id))
-        return PersonRecord(
-            id=row.id,
-            org_id=row.org_id,
-            ref=row.ref,
-            display_name=row.display_name,
-            roles=frozenset(StaffRole(r) for r in roles),
-            team_id=row.team_id,
-            manager_id=row.manager_id,
-        )
+        self._locked: dict[int, PersonRecord] = {}
 
     def _by_ref(self, org_id: str, ref: str) -> Any:
         return select(Person).where(Person.org_id == org_id, Person.ref == ref)
@@ -336,6 +325,8 @@ class People:
         return await _person(self._s, _PERSON_BY_REF, org_id=org_id, ref=ref)
 
     async def get_by_id(self, person_id: int) -> PersonRecord | None:
+        if person_id in self._locked:
+            return self._locked[person_id]
         return await _person(self._s, _PERSON_BY_ID, person_id=person_id)
 
     async def _records(self, query: Any) -> tuple[PersonRecord, ...]:
@@ -377,7 +368,10 @@ class People:
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         """`SELECT ... FOR UPDATE` (PostgreSQL); SQLite's write transaction already locks."""
-        return await _person(self._s, _PERSON_LOCKED, org_id=org_id, ref=ref)
+        person = await _person(self._s, _PERSON_LOCKED, org_id=org_id, ref=ref)
+        if person is not None:
+            self._locked[person.id] = person
+        return person
 
     async def ensure(self, org_id: str, ref: str) -> int:
         """The person's id, creating a placeholder that their own event will fill in."""
@@ -402,6 +396,7 @@ class People:
         occurred_at: dt.datetime,
     ) -> bool:
         """Create or update a person; teams and managers not yet known get placeholders."""
+        self._locked.clear()
         team_id = None if team_ref is None else await Teams(self._s).ensure(org_id, team_ref)
         manager_id = None if manager_ref is None else await self.ensure(org_id, manager_ref)
         values = {"display_name": display_name, "team_id": team_id, "manager_id": manager_id}
