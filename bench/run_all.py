@@ -78,10 +78,15 @@ BENCHES = (
     Bench(
         "ingest",
         "ingest_bench.py",
-        "Webhooks over HTTP: one event's latency, bulk events/s singly and batched, decisions meanwhile",
-        opts("--allocations 2000 --workers 150 --single 300 --batch 100"),
-        opts("--allocations 100 --workers 20 --single 30 --batch 50"),
-        900,
+        "Webhooks over HTTP (issue 12): one event's latency, bulk events/s singly and batched,"
+        " over the database's raw single-row commits/s, decisions meanwhile; an NQSW holding"
+        " 1,500 allocations against one holding 15",
+        opts("--allocations 2000 --workers 150 --single 300 --batch 100 --concurrency 8"),
+        opts(
+            "--allocations 100 --workers 20 --single 30 --batch 50 --concurrency 8"
+            " --big-holds 150 --worker-events 30 --commit-seconds 0.5"
+        ),
+        1200,
         opts("--sqlite-only"),
     ),
     Bench(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -92,8 +93,10 @@ type Result = Applied | CaseloadError | PolicyError
 the database stayed busy before its turn."""
 
 GROUP_EVENTS = 100
-"""Events in one transaction at most: one commit (and one fsync) for up to this many,
-while a transaction stays short (tens of milliseconds) for the writers waiting behind it."""
+"""Events in one transaction at most: one commit (and one fsync) for up to this many."""
+GROUP_SECONDS = 0.02
+"""A transaction of events ends after this much work, whatever is left: the writers waiting
+behind it (an answer in chat, a decision) wait tens of milliseconds at most."""
 
 
 async def apply_group(
@@ -139,23 +142,28 @@ async def _apply_into(
     stop_at_refusal: bool,
 ) -> bool:
     """False once a refusal has stopped it (`stop_at_refusal`)."""
-    for start in range(0, len(pending), GROUP_EVENTS):
-        group = pending[start : start + GROUP_EVENTS]
+    rest = pending
+    while rest:
         try:
-            results += await tx.retry(partial(_group, tx, group, source))
+            done = await tx.retry(partial(_group, tx, rest[:GROUP_EVENTS], source))
         except _Refused as refused:
-            head, rest = group[: refused.index], group[refused.index + 1 :]
-            if not await _apply_into(results, tx, head, source, stop_at_refusal):
+            if not await _apply_into(results, tx, rest[: refused.index], source, stop_at_refusal):
                 return False
             results.append(refused.error)
             if stop_at_refusal:
                 return False
-            await _apply_into(results, tx, rest, source, stop_at_refusal)
+            rest = rest[refused.index + 1 :]
+            continue
+        results += done
+        rest = rest[len(done) :]
     return True
 
 
 async def _group(tx: Transactions, group: Sequence[Pending], source: Source) -> list[Applied]:
+    """The events of `group` from the first, in one transaction, until `GROUP_SECONDS` of
+    work: a writer waiting for an answer (a chat command) waits at most that long."""
     async with tx.write() as uow:
+        started = time.monotonic()
         orgs: dict[str, OrgRecord | None] = {}
         applied: list[Applied] = []
         for index, item in enumerate(group):
@@ -165,6 +173,8 @@ async def _group(tx: Transactions, group: Sequence[Pending], source: Source) -> 
                 raise
             except (CaseloadError, PolicyError) as exc:
                 raise _Refused(index, exc) from exc
+            if time.monotonic() - started > GROUP_SECONDS:
+                break
     return applied
 
 
@@ -452,10 +462,10 @@ async def _allocation_started(
     if case is None:
         raise NotYetKnown(what="case", ref=d.case_ref, needs="case.upserted")
     assert person is not None
-    held = await uow.allocations.open_allocation(case.id, person.id)
+    latest = await uow.allocations.latest(case.id, person.id)
+    held = latest if latest is not None and latest.to_date is None else None
     if held is not None and held.role is d.role:
         return False, [person.id]
-    latest = held or await uow.allocations.latest(case.id, person.id)
     if latest is not None and latest.occurred_at > event.occurred_at:
         return False, []  # an end (or a change of role) newer than this start already arrived
     on = d.start or event_day(event.occurred_at)
@@ -512,9 +522,10 @@ async def _allocation_ended(
     case = await uow.cases.get(org.id, d.case_ref)
     if person is None or case is None:
         raise NotYetKnown(what="allocation of case", ref=d.case_ref, needs="allocation.started")
-    if await uow.allocations.open_allocation(case.id, person.id) is None:
-        if await uow.allocations.latest(case.id, person.id) is None:
-            raise NotYetKnown(what="allocation of case", ref=d.case_ref, needs="allocation.started")
+    latest = await uow.allocations.latest(case.id, person.id)
+    if latest is None:
+        raise NotYetKnown(what="allocation of case", ref=d.case_ref, needs="allocation.started")
+    if latest.to_date is not None:
         return False, []  # already ended
     on = d.end or event_day(event.occurred_at)
     ended = await end_allocation(

@@ -86,31 +86,24 @@ async def decide_proposal(
     actor: str,
     at: dt.datetime | None = None,
 ) -> Answer[Decision]:
-    """Decide on the stored caseload and append the decision to the audit log."""
+    """Decide on the stored caseload, read on a connection of its own (it never waits for
+    writers), and append the decision to the audit log with the other answers waiting
+    (`Transactions.audit`) before it is given."""
     when = at or dt.datetime.now(dt.UTC)
     day = on or event_day(when)
-
-    async def once() -> Answer[Decision]:
-        async with tx.write(urgent=True) as uow:
-            org, person = await _find(uow, org_id, worker_ref)
-            worker = await uow.people.asye_worker(person.id)
-            if worker is None:
-                return Answer(org, person, None)
-            decision = await decide_and_record(
-                uow,
-                org,
-                person,
-                worker,
-                proposal,
-                day,
-                source=Source.API,
-                actor=actor,
-                at=when,
-                override=override,
-            )
-        return Answer(org, person, decision)
-
-    return await tx.retry(once)
+    async with tx.read() as uow:
+        org, person = await _find(uow, org_id, worker_ref)
+        worker = await uow.people.asye_worker(person.id)
+        if worker is None:
+            return Answer(org, person, None)
+        decision = await decide_stored(uow, org, person, worker, proposal, day, override)
+    await tx.audit(
+        org.id, audit.decision_made(person, proposal, day, Source.API, decision), actor, when
+    )
+    if decision.overridden and override is not None:
+        record = audit.override_approved(person, proposal, decision, override, None)
+        await tx.audit(org.id, record, actor, when)
+    return Answer(org, person, decision)
 
 
 async def worker_entitlements(

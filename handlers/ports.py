@@ -449,7 +449,8 @@ class AllocationsPort(Protocol):
     async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None: ...
 
     async def latest(self, case_id: int, person_id: int) -> AllocationRecord | None:
-        """The most recent allocation of this case to this person, open or ended."""
+        """The open allocation of this case to this person; when none is open, the most
+        recent ended one (one read for what an event needs to know of the pair)."""
         ...
 
     async def start(
@@ -589,8 +590,10 @@ class RunsPort(Protocol):
 
 
 class AuditPort(Protocol):
-    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
-        """Append to the organisation's hash chain; returns the row's sequence number."""
+    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> None:
+        """Append to the organisation's hash chain, after the rows appended before it. The
+        chain's head is locked and moved once, as the transaction ends: a transaction of
+        many events holds it for a moment, not for the whole transaction."""
         ...
 
     async def head(self, org_id: str) -> Checkpoint | None:

@@ -23,6 +23,7 @@ from handlers.audit import AuditRecord, JsonValue
 from handlers.ports import AuditRow, ChainProblem, Checkpoint
 from storage.inline_sqlite import Prepared, Statement
 from storage.models import AuditEntry, AuditHead, Organisation
+from storage.plain import plain_rows, plain_run
 
 GENESIS = "0" * 64
 
@@ -61,6 +62,12 @@ UNKNOWN_ORG = "the checkpoint names an organisation that has no audit log here"
 
 _HEADS, _ENTRIES = cast(Table, AuditHead.__table__), cast(Table, AuditEntry.__table__)
 _heads = _HEADS.c
+
+_HEAD_LOCKED = (
+    select(_heads.seq, _heads.hash).where(_heads.org_id == bindparam("org_id")).with_for_update()
+)
+_MOVE_HEAD = update(_HEADS).where(_heads.org_id == bindparam("w_org"))
+_NEW_HEAD, _NEW_ENTRIES = insert(_HEADS), insert(_ENTRIES)
 
 Appending = tuple[str, AuditRecord, str, dt.datetime]
 """One row to append: organisation, record, actor, time."""
@@ -147,38 +154,38 @@ class AuditLog:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._pending: list[Appending] = []
 
-    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
-        (seq,) = await self.append_many([(org_id, record, actor, at)])
-        return seq
+    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> None:
+        self._pending.append((org_id, record, actor, at))
+
+    async def flush(self) -> None:
+        """Write what `append` was given: before the transaction commits, and before the
+        chain is read in it."""
+        if self._pending:
+            rows, self._pending = self._pending, []
+            await self.append_many(rows)
 
     async def append_many(self, rows: Sequence[Appending]) -> list[int]:
         """Each row's sequence number, in order: per organisation, the head is locked and
         moved once, and its rows are inserted in one statement (no ORM flush)."""
-        session = self._session
-        if session.new or session.dirty or session.deleted:
-            await session.flush()  # an organisation created in this transaction comes first
         seqs = [0] * len(rows)
         for org_id, indices in _by_org(rows).items():
-            head = (
-                await session.execute(
-                    select(_heads.seq, _heads.hash).where(_heads.org_id == org_id).with_for_update()
-                )
-            ).first()
-            link = _link(org_id, None if head is None else (head.seq, head.hash), rows, indices)
+            found = await plain_rows(self._session, _HEAD_LOCKED, org_id=org_id)
+            head = (found[0].seq, found[0].hash) if found else None
+            link = _link(org_id, head, rows, indices)
             for i, seq in zip(indices, link.seqs, strict=True):
                 seqs[i] = seq
-            seq, last = link.seqs[-1], link.last
+            moved = {"seq": link.seqs[-1], "hash": link.last}
             if head is None:
-                await session.execute(insert(_HEADS), {"org_id": org_id, "seq": seq, "hash": last})
+                await plain_run(self._session, _NEW_HEAD, {"org_id": org_id, **moved})
             else:
-                await session.execute(
-                    update(_HEADS).where(_heads.org_id == org_id).values(seq=seq, hash=last)
-                )
-            await session.execute(insert(_ENTRIES), link.entries)
+                await plain_run(self._session, _MOVE_HEAD, {"w_org": org_id, **moved})
+            await plain_run(self._session, _NEW_ENTRIES, *link.entries)
         return seqs
 
     async def head(self, org_id: str) -> Checkpoint | None:
+        await self.flush()
         row = await self._session.scalar(
             select(AuditEntry)
             .where(AuditEntry.org_id == org_id)
@@ -188,6 +195,7 @@ class AuditLog:
         return None if row is None else Checkpoint(org_id, row.seq, row.hash, row.at)
 
     async def verify(self, checkpoints: Sequence[Checkpoint] = ()) -> tuple[ChainProblem, ...]:
+        await self.flush()
         """Walk every organisation's chain (every organisation has one from its creation),
         reporting the first break in each, and each checkpoint the chain no longer holds."""
         heads = {h.org_id: h for h in await self._session.scalars(select(AuditHead))}
@@ -236,6 +244,7 @@ class AuditLog:
     async def _rows(
         self, org_id: str, start: dt.datetime | None = None, end: dt.datetime | None = None
     ) -> AsyncIterator[AuditEntry]:
+        await self.flush()
         query = select(AuditEntry).where(AuditEntry.org_id == org_id).order_by(AuditEntry.seq)
         if start is not None:
             query = query.where(AuditEntry.at >= start)

@@ -1,12 +1,12 @@
 """Engine and sessions for SQLite (embedded default) and PostgreSQL (scaled out).
 
-The same code runs on both. Writers are serialised where it matters: on SQLite every
+The same code runs on both. Writers are serialised where it matters: within a process
+they take turns in its write queue (urgent ones first); between processes, on SQLite every
 write transaction starts with `BEGIN IMMEDIATE` (the database write lock, waited for up
-to the busy timeout); on PostgreSQL the repositories lock the rows they depend on. A
-SQLite file's read transactions run sqlite3 on the event loop's thread (see
-`storage.inline_sqlite`); its writers go through aiosqlite's thread, except the audit's
-group commit (`SqliteWriter`). Read transactions run the repositories' hot queries as
-`PlainReads`, past the ORM session, on the session's own connection.
+to the busy timeout), and on PostgreSQL the repositories lock the rows they depend on. A
+SQLite file's transactions run sqlite3 on the event loop's thread, commits in a worker
+thread (see `storage.inline_sqlite`). Transactions run the repositories' hot statements as `Plain`
+ones, past the ORM session, on the session's own connection.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import asyncio
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
@@ -31,15 +32,17 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.sql import Select
 
 from handlers.errors import Busy, SchemaMissing, Unreachable
 from storage import inline_sqlite
+from storage.plain import PLAIN, AsyncpgPlain, CorePlain, Plain
 
 log = logging.getLogger("caseload_bot.storage")
 
 _WRITE = "caseload_write"
 """Execution option marking connections of write transactions (SQLite takes the lock)."""
+WRITING = {_WRITE: True}
+"""The execution options of a connection that writes (`engine.execution_options(**WRITING)`)."""
 
 
 class Turns(Protocol):
@@ -84,66 +87,93 @@ class WriteQueue:
         self._busy = False
 
 
-PLAIN_READS = "caseload_plain_reads"
-"""Key in a read session's `info` of its `PlainReads`, on the session's own connection."""
-
-
-class PlainReads(Protocol):
-    """The rows of a Core SELECT, without the ORM session's execution machinery."""
-
-    async def rows(self, query: Select[Any], params: Mapping[str, Any]) -> Sequence[Any]: ...
-
-
-class CoreReads:
-    """On a Core connection (PostgreSQL, in-memory SQLite)."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    async def rows(self, query: Select[Any], params: Mapping[str, Any]) -> Sequence[Any]:
-        found: Sequence[Any] = (await self._conn.execute(query, params)).all()
-        return found
-
-
 CHECKPOINT_EVERY = 200
-"""Write transactions between two WAL checkpoints of a `SqliteWriter` (SQLite's own automatic
-checkpoint, about every 1,000 pages, would run on the event loop, fsync included)."""
+"""Write transactions between two WAL checkpoints (SQLite's own automatic checkpoint, about
+every 1,000 pages, would run on the event loop, fsyncs included)."""
+
+
+class Checkpoints:
+    """A SQLite file's WAL checkpoints, every `CHECKPOINT_EVERY` commits of this process's
+    writers, each PASSIVE (it copies what no reader still needs, waiting for no one) on a
+    connection of its own in a worker thread, never on the loop; one at a time."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int) -> None:
+        self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._commits = 0
+        self._running: asyncio.Future[None] | None = None
+
+    def committed(self) -> None:
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0 and self._running is None:
+            self._running = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
+            self._running.add_done_callback(self._done)
+
+    def _checkpoint(self) -> None:
+        conn = sqlite_connection(self._path, self._busy_timeout_ms)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
+    def _done(self, done: asyncio.Future[None]) -> None:
+        self._running = None
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("sqlite: WAL checkpoint failed (retried later)", exc_info=done.exception())
+
+    async def close(self) -> None:
+        if self._running is not None:
+            await asyncio.wait({self._running})
+
+
+def sqlite_connection(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A writer's sqlite3 connection, outside the loop's own (for a thread)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in (f"busy_timeout = {int(busy_timeout_ms)}", *inline_sqlite.DURABLE):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
 
 
 class SqliteWriter:
     """A SQLite file's write transactions made in one synchronous call each, for a group
     commit: on the event loop, as the inline readers are (no thread hand-off, no contention
-    for the GIL with a writer thread), when the write lock is free at once; in a worker
-    thread, waiting up to the busy timeout, when another process holds it. Used in the
-    write queue's turn only, so never by two transactions at once. The WAL is checkpointed
-    in a worker thread, never on the loop."""
+    for the GIL with a writer thread), when the write lock is free at once, and committed
+    in a worker thread (the disk syncs); all in a worker thread, waiting up to the busy
+    timeout, when another process holds the lock. Used in the write queue's turn only, so
+    never by two transactions at once."""
 
-    def __init__(self, path: Path, busy_timeout_ms: int) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int, checkpoints: Checkpoints) -> None:
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms
+        self._checkpoints = checkpoints
         self._inline: sqlite3.Connection | None = None
         self._waiting: sqlite3.Connection | None = None
-        self._commits = 0
-        self._checkpoint: asyncio.Future[None] | None = None
 
     async def run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` inside `BEGIN IMMEDIATE` ... `COMMIT` (rolled back if it raises)."""
         if self._inline is None:
-            self._inline = self._connect(busy_timeout_ms=0, autocheckpoint=False)
+            self._inline = sqlite_connection(self._path, busy_timeout_ms=0)
+            self._inline.execute("PRAGMA wal_autocheckpoint = 0")
+        conn = self._inline
         with inline_sqlite.as_sqlalchemy("BEGIN IMMEDIATE"):
             try:
-                self._inline.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                     raise
                 return await self._in_thread(work)  # another process holds the lock
-            result = self._finish(self._inline, work)
-        self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
-            self._checkpoint = asyncio.ensure_future(asyncio.to_thread(self._checkpoint_wal))
-            self._checkpoint.add_done_callback(self._checkpointed)
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            try:
+                await inline_sqlite.commit_in_thread(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        self._checkpoints.committed()
         return result
 
     async def _in_thread[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -156,50 +186,19 @@ class SqliteWriter:
 
     def _waited[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._waiting is None:
-            self._waiting = self._connect(self._busy_timeout_ms, autocheckpoint=True)
+            self._waiting = sqlite_connection(self._path, self._busy_timeout_ms)
+        conn = self._waiting
         with inline_sqlite.as_sqlalchemy("BEGIN IMMEDIATE"):
-            self._waiting.execute("BEGIN IMMEDIATE")
-            return self._finish(self._waiting, work)
-
-    @staticmethod
-    def _finish[T](conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            result = work(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         return result
 
-    def _checkpoint_wal(self) -> None:
-        """PASSIVE: copies what no reader still needs, waiting for no one; a connection of
-        its own, as the others may be in use meanwhile."""
-        conn = self._connect(self._busy_timeout_ms, autocheckpoint=True)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
-
-    def _checkpointed(self, done: asyncio.Future[None]) -> None:
-        self._checkpoint = None
-        if not done.cancelled() and done.exception() is not None:
-            log.warning("sqlite: WAL checkpoint failed (retried later)", exc_info=done.exception())
-
-    def _connect(self, busy_timeout_ms: int, autocheckpoint: bool) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        for pragma in (
-            f"busy_timeout = {int(busy_timeout_ms)}",
-            "journal_mode = WAL",
-            "synchronous = NORMAL",
-            "foreign_keys = ON",
-            *(() if autocheckpoint else ("wal_autocheckpoint = 0",)),
-        ):
-            conn.execute(f"PRAGMA {pragma}")
-        return conn
-
     async def close(self) -> None:
-        if self._checkpoint is not None:
-            await asyncio.wait({self._checkpoint})
         for conn in (self._inline, self._waiting):
             if conn is not None:
                 conn.close()
@@ -228,16 +227,20 @@ class Database:
     readers: async_sessionmaker[AsyncSession]
     writers: async_sessionmaker[AsyncSession]
     write_queue: Turns | None = None
-    """SQLite only: this process's writers wait their turn here instead of polling SQLite's
-    file lock (which starves a lone request during a bulk load)."""
+    """This process's writers wait their turn here: on SQLite instead of polling its file
+    lock (which starves a lone request during a bulk load); on PostgreSQL so that two of
+    its transactions of many events never deadlock on each other's rows. Either way an
+    answer someone waits for goes first."""
     read_engine: AsyncEngine | None = None
     """SQLite file only: the readers' own engine, over `storage.inline_sqlite`."""
-    prepared: dict[Any, inline_sqlite.Prepared] = field(default_factory=dict)
-    """The inline readers' compiled queries, by query."""
+    prepared: dict[Any, Any] = field(default_factory=dict)
+    """`Plain`'s compiled statements, by statement (one dialect per database)."""
     sqlite_writer: SqliteWriter | None = None
     """SQLite file only: for `write_sqlite`."""
     idle_readers: list[InlineReader] = field(default_factory=list)
     """SQLite file only: readers kept between read transactions, each with its session."""
+    checkpoints: Checkpoints | None = None
+    """SQLite file only: the WAL's checkpoints, off the loop."""
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -247,7 +250,7 @@ class Database:
         if self.read_engine is None:
             async with self.engine.connect() as conn:
                 await conn.begin()
-                async with self._reading(conn, CoreReads(conn)) as session:
+                async with self._reading(conn, await self._plain(conn)) as session:
                     yield session
             return
         # An inline reader closes without suspending, so no cancellation can interrupt it:
@@ -277,17 +280,15 @@ class Database:
         raw = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
         inline = cast(inline_sqlite.InlineConnection, raw)
         session = self.readers(bind=conn)
-        session.info[PLAIN_READS] = inline_sqlite.InlineReads(
+        session.info[PLAIN] = inline_sqlite.InlinePlain(
             inline, self.prepared, self.read_engine.dialect
         )
         return InlineReader(conn, inline, session)
 
     @asynccontextmanager
-    async def _reading(
-        self, conn: AsyncConnection, reads: PlainReads
-    ) -> AsyncIterator[AsyncSession]:
+    async def _reading(self, conn: AsyncConnection, plain: Plain) -> AsyncIterator[AsyncSession]:
         session = self.readers(bind=conn)
-        session.info[PLAIN_READS] = reads
+        session.info[PLAIN] = plain
         try:
             yield session
         finally:
@@ -295,9 +296,22 @@ class Database:
 
     @asynccontextmanager
     async def write(self, urgent: bool = False) -> AsyncIterator[AsyncSession]:
-        """One transaction that commits once at the end, or rolls back on any error."""
+        """One transaction that commits once at the end, or rolls back on any error. The
+        session carries its connection's `Plain` in its `info`."""
         async with self._turn(urgent), self.writers() as session, session.begin():
+            session.info[PLAIN] = await self._plain(await session.connection())
             yield session
+
+    async def _plain(self, conn: AsyncConnection) -> Plain:
+        """The fastest way to run a statement on this connection."""
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        if isinstance(driver, inline_sqlite.InlineConnection):
+            return inline_sqlite.InlinePlain(driver, self.prepared, conn.dialect)
+        if isinstance(driver, asyncpg.Connection):
+            await _asyncpg_begun(raw.dbapi_connection, conn)
+            return AsyncpgPlain(driver, self.prepared, conn.dialect)
+        return CorePlain(conn)
 
     async def write_sqlite[T](
         self, work: Callable[[sqlite3.Connection], T], urgent: bool = False
@@ -324,6 +338,20 @@ class Database:
             await self.read_engine.dispose()
         if self.sqlite_writer is not None:
             await self.sqlite_writer.close()
+        if self.checkpoints is not None:
+            await self.checkpoints.close()
+
+
+async def _asyncpg_begun(adapted: Any, conn: AsyncConnection) -> None:
+    """SQLAlchemy's asyncpg adapter begins its transaction at its first statement: begin it
+    now, or statements sent to asyncpg itself would each commit on their own."""
+    if getattr(adapted, "_transaction", None) is not None:
+        return
+    start = getattr(adapted, "_start_transaction", None)
+    if start is not None:
+        await start()
+    else:  # another release of the adapter: a statement of its own begins it
+        await conn.exec_driver_sql("SELECT 1")
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -339,27 +367,40 @@ def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Databa
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, **engine_args)
-    read_engine = None
-    if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine, busy_timeout_ms)
-        if path is not None:
-            read_engine = _inline_readers(url, path, engine_args)
-    writer_engine = engine.execution_options(**{_WRITE: True})
+    read_engine = checkpoints = None
+    if path is not None:
+        checkpoints = Checkpoints(path, busy_timeout_ms)
+        writes = inline_sqlite.Writes(busy_timeout_ms, checkpoints.committed)
+        args = {key: value for key, value in engine_args.items() if key != "connect_args"}
+        engine = create_async_engine(
+            url, async_creator=lambda: inline_sqlite.connect_writer(path, writes), **args
+        )
+        _sqlite_begin(engine)
+        read_engine = _inline_readers(url, path, args)
+    else:
+        engine = create_async_engine(url, **engine_args)
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine, busy_timeout_ms)
+            _sqlite_begin(engine)
+    writer_engine = engine.execution_options(**WRITING)
     return Database(
         engine=engine,
         readers=async_sessionmaker(read_engine or engine, expire_on_commit=False),
         writers=async_sessionmaker(writer_engine, expire_on_commit=False),
-        write_queue=WriteQueue() if engine.dialect.name == "sqlite" else None,
+        write_queue=WriteQueue(),
         read_engine=read_engine,
-        sqlite_writer=None if path is None else SqliteWriter(path, busy_timeout_ms),
+        sqlite_writer=(
+            None
+            if path is None or checkpoints is None
+            else SqliteWriter(path, busy_timeout_ms, checkpoints)
+        ),
+        checkpoints=checkpoints,
     )
 
 
-def _inline_readers(url: str, path: Path, engine_args: dict[str, Any]) -> AsyncEngine:
+def _inline_readers(url: str, path: Path, args: dict[str, Any]) -> AsyncEngine:
     """The readers' engine: SQLAlchemy's aiosqlite dialect over an inline sqlite3
     connection (the creator makes its own connections, so `connect_args` do not apply)."""
-    args = {key: value for key, value in engine_args.items() if key != "connect_args"}
     engine = create_async_engine(url, async_creator=lambda: inline_sqlite.connect(path), **args)
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -374,16 +415,22 @@ def _inline_readers(url: str, path: Path, engine_args: dict[str, Any]) -> AsyncE
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    """In-memory SQLite, over aiosqlite."""
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see `_on_begin`).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
+        for pragma in inline_sqlite.DURABLE:
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+
+
+def _sqlite_begin(engine: AsyncEngine) -> None:
+    """Write transactions take the write lock at once: a transaction that read first and
+    then found the lock taken could only fail."""
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:

@@ -1,29 +1,35 @@
-"""SQLite read transactions run on the event loop's own thread, without aiosqlite.
+"""A SQLite file's statements run on the event loop's own thread, without aiosqlite.
 
 aiosqlite sends every call (cursor, execute, fetch, close) to its own thread and wakes the
-loop when it is done: a few thread hand-offs per SELECT, which cost far more than a small
-indexed SELECT does. In WAL mode a reader never waits for a writer, so `InlineConnection`
-runs sqlite3 directly and each of its coroutines completes without suspending. It offers
-what SQLAlchemy's aiosqlite adapter calls on an aiosqlite connection and cursor, and is only
-ever used for reads: the connection is `query_only`, so a write raises instead of writing.
+loop when it is done: a few thread hand-offs per statement, which cost far more than a small
+indexed statement does. In WAL mode a reader never waits for a writer, and this process's
+writers take turns in its write queue, so `InlineConnection` runs sqlite3 directly and each
+of its coroutines completes without suspending, except where it would wait: a writer's
+`BEGIN IMMEDIATE` while another process holds the write lock (it waits on the loop's
+timers) and a writer's COMMIT (in a worker thread, while the disk syncs). It offers what
+SQLAlchemy's aiosqlite adapter calls on an aiosqlite connection and cursor. Readers'
+connections are `query_only`, so a write there raises instead of writing.
 
-`InlineReads` goes one step further for the repositories' hot queries: each Core SELECT is
+`InlinePlain` goes one step further for the repositories' hot statements: each is
 compiled once into SQL for sqlite3, and its rows are converted by the same SQLAlchemy type
 processors a session would apply, without a statement execution around each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, cast
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import ClauseElement, Select
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
+from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 READ_BUSY_TIMEOUT_MS = 100
@@ -44,13 +50,58 @@ async def connect(path: Path) -> InlineConnection:
     return InlineConnection(conn)
 
 
+@dataclass(frozen=True, slots=True)
+class Writes:
+    """What a writer's connection does beyond a reader's."""
+
+    busy_timeout_ms: int
+    """How long `BEGIN IMMEDIATE` waits for another process's write lock, on the loop's
+    timers (sqlite3's own busy timeout would sleep on the loop's thread)."""
+    committed: Callable[[], None]
+    """Called after each commit, on the loop (to schedule WAL checkpoints off it)."""
+
+
+DURABLE = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON")
+"""Every writer's pragmas: a commit reaches the disk (the WAL is synced) before it returns,
+so what was answered as accepted survives a power cut, not only a crash of the process."""
+
+
+async def connect_writer(path: Path, writes: Writes) -> InlineConnection:
+    """A writable sqlite3 connection on `path` whose statements run on the loop's thread
+    (the write queue lets one transaction at a time use it), its commits, which wait for
+    the disk, in a worker thread. It never checkpoints the WAL itself: the checkpoint's
+    fsyncs would run on the loop; `writes.committed` schedules them in a thread."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in ("busy_timeout = 0", *DURABLE, "wal_autocheckpoint = 0"):
+        conn.execute(f"PRAGMA {pragma}")
+    return InlineConnection(conn, writes)
+
+
+async def begin_immediate(cursor: sqlite3.Cursor, busy_timeout_ms: int) -> None:
+    """`BEGIN IMMEDIATE`, waiting for another process's write lock without blocking the
+    loop: tried again with growing pauses until `busy_timeout_ms` have passed."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 class InlineCursor:
-    """An aiosqlite-shaped cursor whose coroutines finish at once."""
+    """An aiosqlite-shaped cursor whose coroutines finish at once (but a writer's `BEGIN
+    IMMEDIATE` while another process writes)."""
 
-    __slots__ = ("_cursor",)
+    __slots__ = ("_busy_timeout_ms", "_cursor")
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: sqlite3.Cursor, busy_timeout_ms: int | None = None) -> None:
         self._cursor = cursor
+        self._busy_timeout_ms = busy_timeout_ms
 
     async def __aenter__(self) -> Self:
         return self
@@ -76,7 +127,10 @@ class InlineCursor:
         self._cursor.arraysize = value
 
     async def execute(self, operation: str, parameters: Any = ()) -> Self:
-        self._cursor.execute(operation, parameters)
+        if self._busy_timeout_ms is not None and operation == "BEGIN IMMEDIATE":
+            await begin_immediate(self._cursor, self._busy_timeout_ms)
+        else:
+            self._cursor.execute(operation, parameters)
         return self
 
     async def executemany(self, operation: str, parameters: Any) -> Self:
@@ -97,13 +151,15 @@ class InlineCursor:
 
 
 class InlineConnection:
-    """An aiosqlite-shaped connection whose coroutines finish at once."""
+    """An aiosqlite-shaped connection whose coroutines finish at once, but a writer's
+    commit (see `connect_writer`)."""
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_connection", "_writes")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, writes: Writes | None = None) -> None:
         self._connection: sqlite3.Connection | None = conn
         """None once closed: the adapter then skips commit and rollback, as for aiosqlite."""
+        self._writes = writes
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -113,7 +169,7 @@ class InlineConnection:
 
     @property
     def sqlite(self) -> sqlite3.Connection:
-        """The sqlite3 connection itself, for `InlineReads`."""
+        """The sqlite3 connection itself, for `InlinePlain`."""
         return self._conn
 
     @property
@@ -121,7 +177,8 @@ class InlineConnection:
         return self._conn.isolation_level
 
     def cursor(self) -> InlineCursor:
-        return InlineCursor(self._conn.cursor())
+        busy = None if self._writes is None else self._writes.busy_timeout_ms
+        return InlineCursor(self._conn.cursor(), busy)
 
     async def create_function(
         self, name: str, narg: int, func: Callable[..., Any], *, deterministic: bool = False
@@ -129,7 +186,11 @@ class InlineConnection:
         self._conn.create_function(name, narg, func, deterministic=deterministic)
 
     async def commit(self) -> None:
-        self._conn.commit()
+        if self._writes is None or not self._conn.in_transaction:
+            self._conn.commit()
+            return
+        await commit_in_thread(self._conn)
+        self._writes.committed()
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -174,29 +235,34 @@ class Statement:
             args.append(value if process is None else process(value))
         return args
 
-    def run(self, conn: sqlite3.Connection, params: Sequence[Mapping[str, Any]]) -> None:
-        """Once per mapping in `params`, in one `executemany`."""
+    def run(self, conn: sqlite3.Connection, params: Sequence[Mapping[str, Any]]) -> int:
+        """Once per mapping in `params`, in one `executemany`; the rows it changed."""
         args = [self.args(p) for p in params]
         with as_sqlalchemy(self.sql):
-            conn.executemany(self.sql, args)
+            return conn.executemany(self.sql, args).rowcount
 
 
 class Prepared(Statement):
-    """A SELECT, whose rows come back as a session's `execute` gives them (its columns'
-    result processors applied) in a named tuple with the same field names."""
+    """A SELECT (or a statement RETURNING rows), whose rows come back as a session's
+    `execute` gives them (its columns' result processors applied) in a named tuple with
+    the same field names."""
 
     __slots__ = ("_results", "_row")
 
-    def __init__(self, query: Select[Any], dialect: Dialect) -> None:
-        super().__init__(query, dialect)
-        columns = query.selected_columns
-        processors = (c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+    def __init__(self, query: Any, dialect: Dialect, column_keys: list[str] | None = None) -> None:
+        super().__init__(query, dialect, column_keys)
+        columns = query.exported_columns
+        processors = (_result_processor(c.type, dialect) for c in columns)
         self._results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         self._row: Any = namedtuple("_row", columns.keys())  # type: ignore[misc]
 
     def rows(self, conn: sqlite3.Connection, params: Mapping[str, Any]) -> list[Any]:
         with as_sqlalchemy(self.sql):
             found = conn.execute(self.sql, self.args(params)).fetchall()
+        return self.made(found)
+
+    def made(self, found: Sequence[Sequence[Any]]) -> list[Any]:
+        """The driver's rows as named tuples of processed values."""
         make, results = self._row._make, self._results
         if not results:
             return [make(r) for r in found]
@@ -209,6 +275,41 @@ class Prepared(Statement):
         return out
 
 
+def _result_processor(kind: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The type's result processor, when it has one without knowing the driver's type code.
+    Those that need it (asyncpg's numbers) have nothing to do: asyncpg returns Python's."""
+    try:
+        processor: Callable[[Any], Any] | None = kind.dialect_impl(dialect).result_processor(
+            dialect, None
+        )
+    except (TypeError, InvalidRequestError):
+        return None
+    return processor
+
+
+def prepared(
+    cache: dict[Any, Any], query: Any, params: Mapping[str, Any], dialect: Dialect
+) -> Prepared:
+    """`query` compiled once: a SELECT for any parameters, an INSERT (or UPDATE) RETURNING
+    rows for the columns it is given."""
+    key = (query, tuple(params)) if query.is_dml else query
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = Prepared(query, dialect, list(params) if query.is_dml else None)
+    return cast(Prepared, found)
+
+
+async def commit_in_thread(conn: sqlite3.Connection) -> None:
+    """COMMIT in a worker thread, the loop free while the disk syncs. If the wait is
+    cancelled, the commit still completes (or fails) before the connection is used again."""
+    done = asyncio.ensure_future(asyncio.to_thread(conn.execute, "COMMIT"))
+    try:
+        await asyncio.shield(done)
+    finally:
+        if not done.done():
+            await asyncio.wait({done})
+
+
 @contextmanager
 def as_sqlalchemy(sql: str) -> Iterator[None]:
     """sqlite3's errors as SQLAlchemy raises them, for `storage.db.storage_errors`."""
@@ -218,20 +319,22 @@ def as_sqlalchemy(sql: str) -> Iterator[None]:
         raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
 
-class InlineReads:
-    """Plain rows of prepared queries on one inline connection (see `storage.db.PlainReads`)."""
+class InlinePlain:
+    """Prepared statements on one inline connection (see `storage.plain.Plain`)."""
 
     __slots__ = ("_conn", "_dialect", "_prepared")
 
-    def __init__(
-        self, conn: InlineConnection, prepared: dict[Any, Prepared], dialect: Dialect
-    ) -> None:
+    def __init__(self, conn: InlineConnection, prepared: dict[Any, Any], dialect: Dialect) -> None:
         self._conn = conn.sqlite
         self._prepared = prepared
         self._dialect = dialect
 
-    async def rows(self, query: Select[Any], params: Mapping[str, Any]) -> list[Any]:
-        prepared = self._prepared.get(query)
-        if prepared is None:
-            prepared = self._prepared[query] = Prepared(query, self._dialect)
-        return prepared.rows(self._conn, params)
+    async def rows(self, query: Any, params: Mapping[str, Any]) -> list[Any]:
+        return prepared(self._prepared, query, params, self._dialect).rows(self._conn, params)
+
+    async def run(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> int:
+        key = (statement, tuple(params[0]))
+        found = self._prepared.get(key)
+        if found is None:
+            found = self._prepared[key] = Statement(statement, self._dialect, list(params[0]))
+        return cast(Statement, found).run(self._conn, params)

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from storage.db import Database, storage_errors
+from storage.db import WRITING, Database, storage_errors
 
 SCRIPTS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
@@ -29,7 +29,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 async def upgrade_database(db: Database, revision: str = "head") -> None:
     with storage_errors():
-        async with db.engine.begin() as conn:
+        async with db.engine.execution_options(**WRITING).begin() as conn:
             await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 

@@ -266,20 +266,24 @@ class BreachRow(Base):
 
     @classmethod
     def opened(cls, org_id: str, person_id: int, breach: Breach, at: dt.datetime) -> BreachRow:
-        """A breach just found: open, not yet escalated."""
-        return cls(
-            org_id=org_id,
-            person_id=person_id,
-            rule_id=breach.rule,
-            clause=breach.clause,
-            summary=breach.summary,
-            detail=breach.detail,
-            remedy=breach.remedy,
-            case_refs=list(breach.case_ids),
-            status="open",
-            opened_at=at,
-            escalated_step=0,
-        )
+        return cls(**opened_breach(org_id, person_id, breach, at))
+
+
+def opened_breach(org_id: str, person_id: int, breach: Breach, at: dt.datetime) -> dict[str, Any]:
+    """A breach just found, as its row's values: open, not yet escalated."""
+    return {
+        "org_id": org_id,
+        "person_id": person_id,
+        "rule_id": breach.rule,
+        "clause": breach.clause,
+        "summary": breach.summary,
+        "detail": breach.detail,
+        "remedy": breach.remedy,
+        "case_refs": list(breach.case_ids),
+        "status": "open",
+        "opened_at": at,
+        "escalated_step": 0,
+    }
 
 
 class WebhookReceipt(Base):

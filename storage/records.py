@@ -22,7 +22,8 @@ def team_record(row: Team) -> TeamRecord:
     )
 
 
-def breach_of(row: BreachRow) -> Breach:
+def breach_of(row: Any) -> Breach:
+    """Of a `BreachRow`, or a Core row of its columns."""
     return Breach(
         row.rule_id, row.clause, row.summary, row.detail, row.remedy, tuple(row.case_refs)
     )
@@ -46,7 +47,8 @@ def breach_record(row: BreachRow) -> BreachRecord:
     )
 
 
-UNRESOLVED = BreachRow.status.in_(("open", "acknowledged"))
+UNRESOLVED = (BreachRow.status == "open") | (BreachRow.status == "acknowledged")
+"""Spelled without IN, whose list `storage.plain` could not compile once for any values."""
 
 
 def held_case(row: Any, flags: frozenset[str], overrides: frozenset[str]) -> Case:

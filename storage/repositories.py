@@ -16,17 +16,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import (
     Date,
     Float,
     Integer,
-    Row,
     String,
+    Table,
     bindparam,
     delete,
     func,
+    insert,
     literal_column,
     null,
     select,
@@ -57,7 +59,7 @@ from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
 from storage.audit import AuditLog, SqliteAppender
 from storage.cohorts import Cohorts
-from storage.db import PLAIN_READS, Conflicted, Database, PlainReads, storage_errors
+from storage.db import Conflicted, Database, storage_errors
 from storage.models import (
     Allocation,
     ApiToken,
@@ -75,8 +77,11 @@ from storage.models import (
     Team,
     WebhookReceipt,
     WebhookSecret,
+    opened_breach,
 )
 from storage.outbox import Outbox, Runs, Supervisions
+from storage.plain import plain_rows as _rows
+from storage.plain import plain_run as _run
 from storage.records import UNRESOLVED, breach_of, breach_record, held_case, team_record
 from storage.reports import Reports
 
@@ -98,19 +103,6 @@ def _assign(row: Any, occurred_at: dt.datetime, **values: Any) -> bool:
         setattr(row, key, value)
     row.occurred_at = occurred_at
     return changed
-
-
-async def _rows(session: AsyncSession, query: Any, **params: Any) -> Sequence[Row[Any]]:
-    """Plain rows of a Core query: no entities, no identity map. A read transaction runs it
-    on its connection's `PlainReads`, past the session. Core statements skip the ORM's
-    autoflush, so changes still pending in this session are flushed first. Queries built
-    once (with bind parameters) are compiled and cache-keyed once."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
-    reads: PlainReads | None = session.info.get(PLAIN_READS)
-    if reads is not None:
-        return await reads.rows(query, params)
-    return (await session.execute(query, params)).all()
 
 
 # --- organisations ---------------------------------------------------------------------
@@ -255,7 +247,8 @@ class Teams:
 
 # --- people ----------------------------------------------------------------------------
 
-_people, _roles = Person.__table__.c, PersonRole.__table__.c
+_PEOPLE = cast(Table, Person.__table__)
+_people, _roles = _PEOPLE.c, PersonRole.__table__.c
 
 
 def _person_query(*where: Any) -> Any:
@@ -280,6 +273,11 @@ _PERSON_BY_REF = _person_query(
     _people.org_id == bindparam("org_id"), _people.ref == bindparam("ref")
 )
 _PERSON_BY_ID = _person_query(_people.id == bindparam("person_id"))
+_PERSON_LOCKED = _PERSON_BY_REF.with_for_update(of=_PEOPLE)
+_PERSON_ID = select(_people.id).where(
+    _people.org_id == bindparam("org_id"), _people.ref == bindparam("ref")
+)
+_NEW_PERSON = insert(_PEOPLE).returning(_people.id)
 _PERSON_BY_CHAT = _person_query(
     _people.id.in_(
         select(_identity.person_id).where(
@@ -310,26 +308,15 @@ async def _person(session: AsyncSession, query: Any, **params: Any) -> PersonRec
 class People:
     """Staff (never children), their roles, chat identities and ASYE records.
 
-    ASYE records are remembered for the life of the transaction (every change to them goes
-    through this object, which forgets the person's record when it does): an event reads a
-    worker's record for its decision and again for the breaches after it.
+    ASYE records, and people locked, are remembered for the life of the transaction (every
+    change to them goes through this object, which forgets them when it does): an event
+    reads a worker's record for its decision and again for the breaches after it.
     """
 
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
         self._workers: dict[int, Worker | None] = {}
-
-    async def record(self, row: Person) -> PersonRecord:
-        roles = await self._s.scalars(select(PersonRole.role).where(PersonRole.person_id == row.id))
-        return PersonRecord(
-            id=row.id,
-            org_id=row.org_id,
-            ref=row.ref,
-            display_name=row.display_name,
-            roles=frozenset(StaffRole(r) for r in roles),
-            team_id=row.team_id,
-            manager_id=row.manager_id,
-        )
+        self._locked: dict[int, PersonRecord] = {}
 
     def _by_ref(self, org_id: str, ref: str) -> Any:
         return select(Person).where(Person.org_id == org_id, Person.ref == ref)
@@ -338,6 +325,8 @@ class People:
         return await _person(self._s, _PERSON_BY_REF, org_id=org_id, ref=ref)
 
     async def get_by_id(self, person_id: int) -> PersonRecord | None:
+        if person_id in self._locked:
+            return self._locked[person_id]
         return await _person(self._s, _PERSON_BY_ID, person_id=person_id)
 
     async def _records(self, query: Any) -> tuple[PersonRecord, ...]:
@@ -379,17 +368,21 @@ class People:
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         """`SELECT ... FOR UPDATE` (PostgreSQL); SQLite's write transaction already locks."""
-        row = await self._s.scalar(self._by_ref(org_id, ref).with_for_update())
-        return None if row is None else await self.record(row)
+        person = await _person(self._s, _PERSON_LOCKED, org_id=org_id, ref=ref)
+        if person is not None:
+            self._locked[person.id] = person
+        return person
 
     async def ensure(self, org_id: str, ref: str) -> int:
         """The person's id, creating a placeholder that their own event will fill in."""
-        row: Person | None = await self._s.scalar(self._by_ref(org_id, ref))
-        if row is None:
-            row = Person(org_id=org_id, ref=ref, display_name=ref, occurred_at=STUB_TIME)
-            self._s.add(row)
-            await self._s.flush()
-        return row.id
+        found = await _rows(self._s, _PERSON_ID, org_id=org_id, ref=ref)
+        if found:
+            return int(found[0].id)
+        placeholder = {"display_name": ref, "team_id": None, "manager_id": None}
+        (row,) = await _rows(
+            self._s, _NEW_PERSON, org_id=org_id, ref=ref, occurred_at=STUB_TIME, **placeholder
+        )
+        return int(row.id)
 
     async def upsert(
         self,
@@ -403,6 +396,7 @@ class People:
         occurred_at: dt.datetime,
     ) -> bool:
         """Create or update a person; teams and managers not yet known get placeholders."""
+        self._locked.clear()
         team_id = None if team_ref is None else await Teams(self._s).ensure(org_id, team_ref)
         manager_id = None if manager_ref is None else await self.ensure(org_id, manager_ref)
         values = {"display_name": display_name, "team_id": team_id, "manager_id": manager_id}
@@ -608,7 +602,8 @@ def _case_record(row: Any) -> CaseRecord:
     )
 
 
-_cases, _allocs = CaseRow.__table__.c, Allocation.__table__.c
+_CASES, _ALLOCATIONS = cast(Table, CaseRow.__table__), cast(Table, Allocation.__table__)
+_cases, _allocs = _CASES.c, _ALLOCATIONS.c
 _CASE = select(
     _cases.id,
     _cases.org_id,
@@ -640,14 +635,25 @@ _CASELOAD = (
 )
 
 
+_CASE_STATE = select(
+    _cases.id,
+    _cases.work_type,
+    _cases.children,
+    _cases.flags,
+    _cases.external,
+    _cases.closed_on,
+    _cases.occurred_at,
+).where(_cases.org_id == bindparam("org_id"), _cases.ref == bindparam("ref"))
+_NEW_CASE = insert(_CASES)
+_SET_CASE = update(_CASES).where(_cases.id == bindparam("w_id"))
+_HOLDERS = select(_allocs.person_id).where(
+    _allocs.case_id == bindparam("case_id"), _allocs.to_date.is_(None)
+)
+
+
 class Cases:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
-
-    async def _row(self, org_id: str, ref: str) -> CaseRow | None:
-        return await self._s.scalar(
-            select(CaseRow).where(CaseRow.org_id == org_id, CaseRow.ref == ref)
-        )
 
     async def get(self, org_id: str, ref: str) -> CaseRecord | None:
         rows = await _rows(self._s, _CASE, org_id=org_id, ref=ref)
@@ -672,26 +678,31 @@ class Cases:
             "external": external,
             "closed_on": None,
         }
-        row = await self._row(org_id, ref)
-        return await _put(
-            self._s, row, CaseRow, {"org_id": org_id, "ref": ref}, values, occurred_at
-        )
+        found = await _rows(self._s, _CASE_STATE, org_id=org_id, ref=ref)
+        if not found:
+            row = {"org_id": org_id, "ref": ref, **values, "occurred_at": occurred_at}
+            await _run(self._s, _NEW_CASE, row)
+            return True
+        return await self._assign(found[0], occurred_at, values)
 
     async def close(self, org_id: str, ref: str, on: dt.date, occurred_at: dt.datetime) -> bool:
-        row = await self._row(org_id, ref)
-        return row is not None and _assign(row, occurred_at, closed_on=on)
+        found = await _rows(self._s, _CASE_STATE, org_id=org_id, ref=ref)
+        return bool(found) and await self._assign(found[0], occurred_at, {"closed_on": on})
+
+    async def _assign(self, row: Any, occurred_at: dt.datetime, values: dict[str, Any]) -> bool:
+        """`_assign` of the ORM rows, for a Core one."""
+        if not _newer(row.occurred_at, occurred_at):
+            return False
+        changed = any(getattr(row, k) != v for k, v in values.items())
+        await _run(self._s, _SET_CASE, {**values, "occurred_at": occurred_at, "w_id": row.id})
+        return changed
 
     async def holders(self, case_id: int) -> tuple[int, ...]:
         """Ids of the people with an open allocation of this case (to re-check their breaches)."""
-        ids = await self._s.scalars(
-            select(Allocation.person_id).where(
-                Allocation.case_id == case_id, Allocation.to_date.is_(None)
-            )
-        )
-        return tuple(ids)
+        return tuple(r.person_id for r in await _rows(self._s, _HOLDERS, case_id=case_id))
 
 
-def _allocation_record(row: Allocation) -> AllocationRecord:
+def _allocation_record(row: Any) -> AllocationRecord:
     return AllocationRecord(
         id=row.id,
         case_id=row.case_id,
@@ -703,6 +714,18 @@ def _allocation_record(row: Allocation) -> AllocationRecord:
         overrides=frozenset(row.overrides),
         occurred_at=row.occurred_at,
     )
+
+
+_ALLOCATION = select(*Allocation.__table__.c)
+_PAIR = (_allocs.case_id == bindparam("case_id")) & (_allocs.person_id == bindparam("person_id"))
+_OPEN = _ALLOCATION.where(_PAIR, _allocs.to_date.is_(None))
+_LATEST = (
+    _ALLOCATION.where(_PAIR)
+    .order_by(_allocs.to_date.is_(None).desc(), _allocs.from_date.desc(), _allocs.id.desc())
+    .limit(1)
+)
+_NEW_ALLOCATION = insert(_ALLOCATIONS).returning(_allocs.id)
+_END_ALLOCATION = update(_ALLOCATIONS).where(_allocs.id == bindparam("w_id"))
 
 
 class Allocations:
@@ -717,26 +740,12 @@ class Allocations:
         return tuple(held_case(r, frozenset(r.flags), frozenset(r.overrides)) for r in rows)
 
     async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None:
-        row = await self._open(case_id, person_id)
-        return None if row is None else _allocation_record(row)
+        rows = await _rows(self._s, _OPEN, case_id=case_id, person_id=person_id)
+        return _allocation_record(rows[0]) if rows else None
 
     async def latest(self, case_id: int, person_id: int) -> AllocationRecord | None:
-        row = await self._s.scalar(
-            select(Allocation)
-            .where(Allocation.case_id == case_id, Allocation.person_id == person_id)
-            .order_by(Allocation.from_date.desc(), Allocation.id.desc())
-            .limit(1)
-        )
-        return None if row is None else _allocation_record(row)
-
-    async def _open(self, case_id: int, person_id: int) -> Allocation | None:
-        return await self._s.scalar(
-            select(Allocation).where(
-                Allocation.case_id == case_id,
-                Allocation.person_id == person_id,
-                Allocation.to_date.is_(None),
-            )
-        )
+        rows = await _rows(self._s, _LATEST, case_id=case_id, person_id=person_id)
+        return _allocation_record(rows[0]) if rows else None
 
     async def start(
         self,
@@ -750,31 +759,43 @@ class Allocations:
         occurred_at: dt.datetime,
     ) -> AllocationRecord:
         """Open an allocation (the caller checks first that none is open for this pair)."""
-        row = Allocation(
-            case_id=case_id,
-            person_id=person_id,
-            role=role.value,
-            from_date=on,
-            source=source.value,
-            overrides=sorted(overrides),
-            occurred_at=occurred_at,
-        )
-        self._s.add(row)
-        await self._s.flush()
-        return _allocation_record(row)
+        values: dict[str, Any] = {
+            "case_id": case_id,
+            "person_id": person_id,
+            "role": role.value,
+            "from_date": on,
+            "to_date": None,
+            "source": source.value,
+            "overrides": sorted(overrides),
+            "occurred_at": occurred_at,
+        }
+        (row,) = await _rows(self._s, _NEW_ALLOCATION, **values)
+        return _allocation_record(SimpleNamespace(id=row.id, **values))
 
     async def end(
         self, case_id: int, person_id: int, on: dt.date, occurred_at: dt.datetime
     ) -> AllocationRecord | None:
-        row = await self._open(case_id, person_id)
-        if row is None or not _newer(row.occurred_at, occurred_at):
+        rows = await _rows(self._s, _OPEN, case_id=case_id, person_id=person_id)
+        if not rows or not _newer(rows[0].occurred_at, occurred_at):
             return None
-        row.to_date, row.occurred_at = max(on, row.from_date), occurred_at
-        await self._s.flush()
+        row = rows[0]._replace(to_date=max(on, rows[0].from_date), occurred_at=occurred_at)
+        values = {"to_date": row.to_date, "occurred_at": occurred_at, "w_id": row.id}
+        await _run(self._s, _END_ALLOCATION, values)
         return _allocation_record(row)
 
 
 # --- breaches --------------------------------------------------------------------------
+
+
+_BREACHES = cast(Table, BreachRow.__table__)
+_breaches = _BREACHES.c
+_UNRESOLVED_OF = (
+    select(*_BREACHES.c)
+    .where(_breaches.person_id == bindparam("person_id"), UNRESOLVED)
+    .order_by(_breaches.rule_id)
+)
+_NEW_BREACH = insert(_BREACHES).returning(_breaches.id)
+_SET_BREACH = update(_BREACHES).where(_breaches.id == bindparam("w_id"))
 
 
 class Breaches:
@@ -785,16 +806,10 @@ class Breaches:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def _unresolved_rows(self, person_id: int) -> list[BreachRow]:
-        rows = await self._s.scalars(
-            select(BreachRow)
-            .where(BreachRow.person_id == person_id, UNRESOLVED)
-            .order_by(BreachRow.rule_id)
-        )
-        return list(rows)
-
     async def open_for(self, person_id: int) -> tuple[Breach, ...]:
-        return tuple(breach_of(r) for r in await self._unresolved_rows(person_id))
+        return tuple(
+            breach_of(r) for r in await _rows(self._s, _UNRESOLVED_OF, person_id=person_id)
+        )
 
     async def _set_aside(self, person_id: int, rules: list[str]) -> dict[str, set[str]]:
         """The cases of each rule's latest breach, where a person resolved that one by hand."""
@@ -815,22 +830,31 @@ class Breaches:
     ) -> tuple[BreachChange, ...]:
         """Open what is newly found (unless a person resolved the rule's latest breach over
         the same cases), refresh what is still found, resolve what is gone."""
-        current = {row.rule_id: row for row in await self._unresolved_rows(person_id)}
+        unresolved = await _rows(self._s, _UNRESOLVED_OF, person_id=person_id)
+        current = {row.rule_id: row for row in unresolved}
         new = [b.rule for b in found if b.rule not in current]
         set_aside = await self._set_aside(person_id, new) if new else {}
-        opened: list[BreachRow] = []
+        opened: list[BreachChange] = []
         for breach in found:
             row = current.pop(breach.rule, None)
             if row is not None:
-                row.detail, row.remedy = breach.detail, breach.remedy
-                row.case_refs = list(breach.case_ids)
+                values = {
+                    "detail": breach.detail,
+                    "remedy": breach.remedy,
+                    "case_refs": list(breach.case_ids),
+                }
+                if any(getattr(row, key) != value for key, value in values.items()):
+                    await _run(self._s, _SET_BREACH, {**values, "w_id": row.id})
             elif set_aside.get(breach.rule) != set(breach.case_ids):
-                opened.append(BreachRow.opened(org_id, person_id, breach, at))
-        self._s.add_all(opened)
+                (added,) = await _rows(
+                    self._s, _NEW_BREACH, **opened_breach(org_id, person_id, breach, at)
+                )
+                opened.append(BreachChange("opened", breach, added.id))
         for row in current.values():
-            row.status, row.resolved_at = "resolved", at
-        await self._s.flush()
-        return tuple(BreachChange("opened", breach_of(r), r.id) for r in opened) + tuple(
+            await _run(
+                self._s, _SET_BREACH, {"status": "resolved", "resolved_at": at, "w_id": row.id}
+            )
+        return tuple(opened) + tuple(
             BreachChange("resolved", breach_of(r), r.id) for r in current.values()
         )
 
@@ -899,19 +923,26 @@ class Breaches:
 # --- webhook receipts, API tokens and webhook secrets -----------------------------------
 
 
+_RECEIPTS = cast(Table, WebhookReceipt.__table__)
+_RECEIPT = {
+    "postgresql": pg_insert(_RECEIPTS).on_conflict_do_nothing(
+        index_elements=["org_id", "webhook_id"]
+    ),
+    "sqlite": sqlite_insert(_RECEIPTS).on_conflict_do_nothing(
+        index_elements=["org_id", "webhook_id"]
+    ),
+}
+
+
 class Receipts:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
     async def record(self, org_id: str, webhook_id: str, event_type: str, at: dt.datetime) -> bool:
         """Remember a `webhook-id`; False when this organisation sent it before."""
-        insert = pg_insert if self._s.get_bind().dialect.name == "postgresql" else sqlite_insert
-        result = await self._s.execute(
-            insert(WebhookReceipt)
-            .values(org_id=org_id, webhook_id=webhook_id, event_type=event_type, received_at=at)
-            .on_conflict_do_nothing(index_elements=["org_id", "webhook_id"])
-        )
-        return bool(getattr(result, "rowcount", 0))
+        statement = _RECEIPT[self._s.get_bind().dialect.name]
+        row = {"org_id": org_id, "webhook_id": webhook_id, "event_type": event_type}
+        return await _run(self._s, statement, {**row, "received_at": at}) > 0
 
 
 def _token_record(row: ApiToken) -> TokenRecord:
@@ -1187,7 +1218,9 @@ class Storage:
         `urgent`: someone is waiting for it in chat; it goes ahead of queued webhooks."""
         with storage_errors():
             async with self.db.write(urgent) as session:
-                yield Store(session)
+                store = Store(session)
+                yield store
+                await store.audit.flush()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Store]:

@@ -432,7 +432,11 @@ class FakeAllocations:
         )
 
     async def latest(self, case_id: int, person_id: int) -> AllocationRecord | None:
-        return max(self._of(case_id, person_id), key=lambda a: (a.from_date, a.id), default=None)
+        return max(
+            self._of(case_id, person_id),
+            key=lambda a: (a.to_date is None, a.from_date, a.id),
+            default=None,
+        )
 
     def _of(self, case_id: int, person_id: int) -> list[AllocationRecord]:
         return [
@@ -607,7 +611,12 @@ class FakeAuditLog:
     def __init__(self, state: FakeState) -> None:
         self._db = state
 
-    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
+    async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> None:
+        await self.append_now(org_id, record, actor, at)
+
+    async def append_now(
+        self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime
+    ) -> int:
         chain = self._db.audit.setdefault(org_id, [])
         prev = chain[-1].hash if chain else GENESIS
         data = json.dumps(record.data(), sort_keys=True, separators=(",", ":"))
@@ -1117,7 +1126,7 @@ class FakeTransactions:
 
     async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
         async with self.write() as uow:
-            return await uow.audit.append(org_id, record, actor, at)
+            return await uow.audit.append_now(org_id, record, actor, at)
 
     async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         """Once: nothing races in memory."""
