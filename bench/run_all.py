@@ -117,6 +117,15 @@ BENCHES = (
         "faults (PostgreSQL)",
     ),
     Bench(
+        "import",
+        "import_bench.py",
+        "`caseload-bot import` of a generated council (issue 12): wall time, memory, decisions meanwhile",
+        opts("--allocations 3000 --workers 150"),
+        opts("--allocations 200 --workers 20"),
+        900,
+        opts("--sqlite-only"),
+    ),
+    Bench(
         "report",
         "report_bench.py",
         "The caseload report of a generated council of 10,000 NQSWs on SQLite (issue 11)",

@@ -38,7 +38,7 @@ from handlers.events import (
     WorkerUpserted,
     WorkerUpsertedEvent,
 )
-from handlers.imports import ImportContext, apply_batch, import_context
+from handlers.imports import ImportContext, Progress, apply_batch, import_context
 from handlers.ports import Transactions
 from policy.errors import NO_PERSONAL_DATA, InputError, input_errors
 
@@ -656,8 +656,10 @@ async def import_files(
     *,
     skip_bad_rows: bool = False,
     at: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
-    """Validate both files, then apply their events one transaction at a time.
+    """Validate both files, then apply their events in groups (`apply_batch`, which tells
+    `progress` how far it has got).
 
     Nothing is written when any row is bad, unless `skip_bad_rows` (then the good rows are
     imported and the bad ones still reported); a bad header is never skipped. Raises
@@ -674,7 +676,7 @@ async def import_files(
         return ImportReport(
             plan.rows_read, plan.bad_rows, plan.errors, False, file_invalid=plan.file_invalid
         )
-    result = await apply_batch(tx, org_id, plan.batch, [p.event for p in plan.events], at)
+    result = await apply_batch(tx, org_id, plan.batch, [p.event for p in plan.events], at, progress)
     failure = None
     if result.failed_at is not None and result.failure is not None:
         planned = plan.events[result.failed_at]

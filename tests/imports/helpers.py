@@ -1,12 +1,21 @@
-"""CSV builders shared by the import tests: real files, as a council's extract would be."""
+"""CSV builders shared by the import tests: real files, as a council's extract would be; and
+real transactions that stop part way, as an interrupted import does."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import dataclasses
+import datetime as dt
 import io
-from collections.abc import Iterable, Mapping, Sequence
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from bot.csv_import import ALLOCATION_COLUMNS, STAFF_COLUMNS, CsvFile
+from handlers.audit import AuditRecord
+from handlers.errors import Busy
+from handlers.ports import Transactions, UnitOfWork
 
 TEAM = {"team_ref": "T-A", "team_name": "Assessment A", "team_kind": "assessment"}
 
@@ -69,3 +78,62 @@ def allocations_file(
     rows: Iterable[Mapping[str, str]] = ALLOCATIONS, name: str = "allocations.csv"
 ) -> CsvFile:
     return CsvFile(name, csv_bytes(ALLOCATION_COLUMNS, rows))
+
+
+@dataclasses.dataclass
+class BusyAfter:
+    """The real transactions, until `writes` have committed: then every write is Busy, as
+    when another process holds the database."""
+
+    inner: Transactions
+    writes: int
+
+    @asynccontextmanager
+    async def write(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
+        if self.writes <= 0:
+            raise Busy()
+        async with self.inner.write(urgent) as uow:
+            yield uow
+        self.writes -= 1
+
+    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return self.inner.read()
+
+    async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
+        return await self.inner.audit(org_id, record, actor, at)
+
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
+        return await self.inner.retry(work)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+
+@dataclasses.dataclass
+class CancelledAfter(BusyAfter):
+    """The real transactions, until `writes` have committed: the next is cancelled in the
+    middle (as Ctrl-C cancels `asyncio.run`'s task), at its first wait for the database."""
+
+    @asynccontextmanager
+    async def write(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
+        async with self.inner.write(urgent) as uow:
+            if self.writes <= 0:
+                task = asyncio.current_task()
+                assert task is not None
+                task.cancel()
+            yield uow
+        self.writes -= 1
+
+
+@dataclasses.dataclass
+class InterruptedAfter(BusyAfter):
+    """The real transactions, until `writes` have committed: the next one gets Ctrl-C (a
+    real SIGINT to this process) in its middle."""
+
+    @asynccontextmanager
+    async def write(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
+        async with self.inner.write(urgent) as uow:
+            if self.writes <= 0:
+                signal.raise_signal(signal.SIGINT)
+            yield uow
+        self.writes -= 1

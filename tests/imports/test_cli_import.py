@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot import cli_import
 from bot.cli import main
-from bot.cli_import import EXIT_SKIPPED
-from bot.settings import settings
+from bot.cli_import import EXIT_INTERRUPTED, EXIT_SKIPPED
+from bot.services import Services, bootstrap
+from bot.settings import Settings, settings
+from handlers import imports
 from tests.conftest import TINY_POLICY
-from tests.imports.helpers import ALLOCATIONS, STAFF, allocations_file, staff_file
+from tests.imports.helpers import (
+    ALLOCATIONS,
+    STAFF,
+    BusyAfter,
+    InterruptedAfter,
+    allocations_file,
+    staff_file,
+)
 
 
 @pytest.fixture
@@ -36,7 +50,8 @@ def test_import_prints_a_summary_and_a_rerun_is_a_no_op(
 ) -> None:
     capsys.readouterr()
     assert main(IMPORT) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert err == "", "no progress bar when stderr is not a terminal"
     assert "rows read: 6 (bad, skipped: 0)" in out
     assert "events: 9; applied: 9; unchanged: 0; already imported: 0" in out
     assert "breaches opened: 1; resolved: 0" in out
@@ -129,3 +144,84 @@ def test_an_unmigrated_database_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("caseload-bot: the database is not set up (OperationalError)")
     assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_sees_a_progress_bar_on_stderr(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(IMPORT) == 0
+    assert "importing" in terminal.getvalue() and "9/9" in terminal.getvalue()
+    assert "events: 9; applied: 9" in capsys.readouterr().out
+
+
+MANY = [
+    *ALLOCATIONS,
+    *(
+        {
+            "case_ref": f"C-{n}",
+            "work_type": "child_in_need",
+            "children": "1",
+            "worker_ref": "SW-1",
+            "role": "lead",
+        }
+        for n in range(100, 400)
+    ),
+]
+"""609 events: a team, 3 workers, 302 cases, 303 allocations."""
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "what"),
+    [
+        (BusyAfter, 2, "the database stayed busy"),
+        (InterruptedAfter, EXIT_INTERRUPTED, "interrupted"),
+    ],
+)
+def test_an_interrupted_import_says_how_to_resume_and_running_it_again_continues(
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    stop: type[BusyAfter],
+    code: int,
+    what: str,
+) -> None:
+    """Stopped after three transactions, in chunks of 100; how many events those held is
+    `apply_group`'s business, and what was reported is what the second run skips."""
+    (env / "allocations.csv").write_bytes(allocations_file(MANY).data)
+    monkeypatch.setattr(imports, "CHUNK_EVENTS", 100)
+
+    def stopping(config: Settings) -> Services:
+        services = bootstrap(config)
+        return dataclasses.replace(services, tx=stop(services.tx, 3))
+
+    monkeypatch.setattr(cli_import, "bootstrap", stopping)
+    capsys.readouterr()
+    assert main(IMPORT) == code
+    out, err = capsys.readouterr()
+    assert out == ""
+    said = re.fullmatch(
+        f"caseload-bot: {what} after ([0-9,]+) of 609 events; the events applied stay"
+        " applied: run the same command again to continue \\(they count as already"
+        " imported\\)\n",
+        err,
+    )
+    assert said is not None, err
+    done = int(said.group(1).replace(",", ""))
+    monkeypatch.setattr(cli_import, "bootstrap", bootstrap)
+    assert main(IMPORT) == 0
+    summary = re.search(
+        r"events: 609; applied: (\d+); unchanged: 0; already imported: (\d+)",
+        capsys.readouterr().out,
+    )
+    assert summary is not None
+    applied, skipped = map(int, summary.groups())
+    assert 0 < skipped < 609 and applied == 609 - skipped
+    assert skipped == done if stop is BusyAfter else skipped >= done
+    assert main(["audit", "verify"]) == 0
