@@ -137,72 +137,35 @@ def sqlite_connection(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
 class SqliteWriter:
     """A SQLite file's write transactions made in one synchronous call each, for a group
     commit: on the event loop, as the inline readers are (no thread hand-off, no contention
-    for the GIL with a writer thread), when the write lock is free at once, and committed
-    in a worker thread (the disk syncs); all in a worker thread, waiting up to the busy
-    timeout, when another process holds the lock. Used in the write queue's turn only, so
-    never by two transactions at once."""
+    for the GIL with a writer thread), and committed in a worker thread (the disk syncs).
+    Used in the write queue's turn only, so never by two transactions at once."""
 
-    def __init__(self, path: Path, busy_timeout_ms: int, checkpoints: Checkpoints) -> None:
+    def __init__(self, path: Path, writes: inline_sqlite.Writes) -> None:
         self._path = path
-        self._busy_timeout_ms = busy_timeout_ms
-        self._checkpoints = checkpoints
-        self._inline: sqlite3.Connection | None = None
-        self._waiting: sqlite3.Connection | None = None
+        self._writes = writes
+        self._conn: sqlite3.Connection | None = None
 
     async def run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` inside `BEGIN IMMEDIATE` ... `COMMIT` (rolled back if it raises)."""
-        if self._inline is None:
-            self._inline = sqlite_connection(self._path, busy_timeout_ms=0)
-            self._inline.execute("PRAGMA wal_autocheckpoint = 0")
-        conn = self._inline
+        if self._conn is None:
+            self._conn = inline_sqlite.writer_connection(self._path)
+        conn, writes = self._conn, self._writes
         with inline_sqlite.as_sqlalchemy("BEGIN IMMEDIATE"):
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise
-                return await self._in_thread(work)  # another process holds the lock
+            await inline_sqlite.begin_immediate(conn, writes.busy_timeout_ms, writes.turnstile)
             try:
                 result = work(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            try:
                 await inline_sqlite.commit_in_thread(conn)
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        self._checkpoints.committed()
-        return result
-
-    async def _in_thread[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
-        done = asyncio.get_running_loop().run_in_executor(None, self._waited, work)
-        try:
-            return await asyncio.shield(done)
-        finally:  # cancelled: the turn is kept until the thread is done with the connection
-            if not done.done():
-                await asyncio.wait({done})
-
-    def _waited[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._waiting is None:
-            self._waiting = sqlite_connection(self._path, self._busy_timeout_ms)
-        conn = self._waiting
-        with inline_sqlite.as_sqlalchemy("BEGIN IMMEDIATE"):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        writes.committed()
         return result
 
     async def close(self) -> None:
-        for conn in (self._inline, self._waiting):
-            if conn is not None:
-                conn.close()
-        self._inline = self._waiting = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 IDLE_READERS = 4
@@ -367,10 +330,11 @@ def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Databa
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    read_engine = checkpoints = None
+    read_engine = checkpoints = writes = None
     if path is not None:
         checkpoints = Checkpoints(path, busy_timeout_ms)
-        writes = inline_sqlite.Writes(busy_timeout_ms, checkpoints.committed)
+        turnstile = inline_sqlite.Turnstile(path)
+        writes = inline_sqlite.Writes(busy_timeout_ms, checkpoints.committed, turnstile)
         args = {key: value for key, value in engine_args.items() if key != "connect_args"}
         engine = create_async_engine(
             url, async_creator=lambda: inline_sqlite.connect_writer(path, writes), **args
@@ -389,11 +353,7 @@ def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Databa
         writers=async_sessionmaker(writer_engine, expire_on_commit=False),
         write_queue=WriteQueue(),
         read_engine=read_engine,
-        sqlite_writer=(
-            None
-            if path is None or checkpoints is None
-            else SqliteWriter(path, busy_timeout_ms, checkpoints)
-        ),
+        sqlite_writer=None if writes is None or path is None else SqliteWriter(path, writes),
         checkpoints=checkpoints,
     )
 

@@ -50,6 +50,35 @@ async def connect(path: Path) -> InlineConnection:
     return InlineConnection(conn)
 
 
+class Turnstile:
+    """Turns at a SQLite file's write lock between processes. SQLite's lock is not fair: a
+    process writing transaction after transaction (an import) leaves another process's
+    writer (the server's answer to someone in chat) only the instants between them. So a
+    writer refused the lock says it is waiting, in a file beside the database, and the
+    writers of other processes let it in before they begin again (for `YIELD_S` at most).
+    A waiting writer refreshes the file as it polls: one left by a process that died is
+    ignored once `STALE_S` old."""
+
+    POLL_S = 0.002
+    YIELD_S = 0.2
+    STALE_S = 1.0
+
+    def __init__(self, database: Path) -> None:
+        self._flag = database.with_name(database.name + "-waiting")
+
+    def someone_waits(self) -> bool:
+        try:
+            return self._flag.stat().st_mtime > time.time() - self.STALE_S
+        except OSError:
+            return False
+
+    def wait(self) -> None:
+        self._flag.touch()
+
+    def done(self) -> None:
+        self._flag.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Writes:
     """What a writer's connection does beyond a reader's."""
@@ -59,6 +88,7 @@ class Writes:
     timers (sqlite3's own busy timeout would sleep on the loop's thread)."""
     committed: Callable[[], None]
     """Called after each commit, on the loop (to schedule WAL checkpoints off it)."""
+    turnstile: Turnstile
 
 
 DURABLE = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON")
@@ -71,37 +101,52 @@ async def connect_writer(path: Path, writes: Writes) -> InlineConnection:
     (the write queue lets one transaction at a time use it), its commits, which wait for
     the disk, in a worker thread. It never checkpoints the WAL itself: the checkpoint's
     fsyncs would run on the loop; `writes.committed` schedules them in a thread."""
+    return InlineConnection(writer_connection(path), writes)
+
+
+def writer_connection(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in ("busy_timeout = 0", *DURABLE, "wal_autocheckpoint = 0"):
         conn.execute(f"PRAGMA {pragma}")
-    return InlineConnection(conn, writes)
+    return conn
 
 
-async def begin_immediate(cursor: sqlite3.Cursor, busy_timeout_ms: int) -> None:
-    """`BEGIN IMMEDIATE`, waiting for another process's write lock without blocking the
-    loop: tried again with growing pauses until `busy_timeout_ms` have passed."""
+async def begin_immediate(
+    conn: sqlite3.Connection | sqlite3.Cursor, busy_timeout_ms: int, turnstile: Turnstile
+) -> None:
+    """`BEGIN IMMEDIATE` without blocking the loop: after a writer of another process that
+    waits (`Turnstile`), then tried every `Turnstile.POLL_S` until `busy_timeout_ms` have
+    passed while another process holds the lock."""
+    started = time.monotonic()
+    while turnstile.someone_waits() and time.monotonic() - started < turnstile.YIELD_S:
+        await asyncio.sleep(turnstile.POLL_S)
     deadline = time.monotonic() + busy_timeout_ms / 1000
-    pause = 0.001
-    while True:
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.05)
+    waiting = False
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+            turnstile.wait()
+            waiting = True
+            await asyncio.sleep(turnstile.POLL_S)
+    finally:
+        if waiting:
+            turnstile.done()
 
 
 class InlineCursor:
     """An aiosqlite-shaped cursor whose coroutines finish at once (but a writer's `BEGIN
     IMMEDIATE` while another process writes)."""
 
-    __slots__ = ("_busy_timeout_ms", "_cursor")
+    __slots__ = ("_cursor", "_writes")
 
-    def __init__(self, cursor: sqlite3.Cursor, busy_timeout_ms: int | None = None) -> None:
+    def __init__(self, cursor: sqlite3.Cursor, writes: Writes | None = None) -> None:
         self._cursor = cursor
-        self._busy_timeout_ms = busy_timeout_ms
+        self._writes = writes
 
     async def __aenter__(self) -> Self:
         return self
@@ -127,8 +172,10 @@ class InlineCursor:
         self._cursor.arraysize = value
 
     async def execute(self, operation: str, parameters: Any = ()) -> Self:
-        if self._busy_timeout_ms is not None and operation == "BEGIN IMMEDIATE":
-            await begin_immediate(self._cursor, self._busy_timeout_ms)
+        if self._writes is not None and operation == "BEGIN IMMEDIATE":
+            await begin_immediate(
+                self._cursor, self._writes.busy_timeout_ms, self._writes.turnstile
+            )
         else:
             self._cursor.execute(operation, parameters)
         return self
@@ -177,8 +224,7 @@ class InlineConnection:
         return self._conn.isolation_level
 
     def cursor(self) -> InlineCursor:
-        busy = None if self._writes is None else self._writes.busy_timeout_ms
-        return InlineCursor(self._conn.cursor(), busy)
+        return InlineCursor(self._conn.cursor(), self._writes)
 
     async def create_function(
         self, name: str, narg: int, func: Callable[..., Any], *, deterministic: bool = False
