@@ -691,7 +691,19 @@ def figures(results: list[Result], args: argparse.Namespace) -> list[Figure]:
             Figure(
                 f"{b}: bulk allocations", rate(r.bulk_allocations, r.alloc_seconds), "allocations/s"
             ),
-            *([Figure(f"{b}: bulk events in batches", batch, "events/s")] if batch else []),
+            *(
+                [
+                    Figure(
+                        f"{b}: bulk events in batches",
+                        batch,
+                        "events/s",
+                        EVENTS_TARGET,
+                        EVENTS_MUST,
+                    )
+                ]
+                if batch
+                else []
+            ),
             Figure(f"{b}: raw single-row commits", commits, "commits/s"),
             Figure(f"{b}: bulk events/s ÷ raw commits/s", ratio(bulk, commits), "ratio"),
             *(
