@@ -5,8 +5,8 @@ they take turns in its write queue (urgent ones first); between processes, on SQ
 write transaction starts with `BEGIN IMMEDIATE` (the database write lock, waited for up
 to the busy timeout), and on PostgreSQL the repositories lock the rows they depend on. A
 SQLite file's transactions run sqlite3 on the event loop's thread, commits in a worker
-thread (see `storage.inline_sqlite`). Transactions run the repositories' hot statements as `Plain`
-ones, past the ORM session, on the session's own connection.
+thread (see `storage.inline_sqlite`). Transactions run the repositories' hot statements as
+`Plain` ones (`storage.plain`), past the ORM session, on the session's own connection.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class Checkpoints:
 
 
 def sqlite_connection(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
-    """A writer's sqlite3 connection, outside the loop's own (for a thread)."""
+    """A sqlite3 connection for a worker thread (the checkpoints'), configured as writers are."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in (f"busy_timeout = {int(busy_timeout_ms)}", *inline_sqlite.DURABLE):
         conn.execute(f"PRAGMA {pragma}")
