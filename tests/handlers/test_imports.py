@@ -1,4 +1,4 @@
-"""`apply_batch`: a batch's events are applied in order, one transaction each; the counts
+"""`apply_batch`: a batch's events are applied in order, committed in groups; the counts
 say what happened, a failure stops the batch at its index (those before it stay applied),
 and the same batch again is recognised as already imported."""
 
