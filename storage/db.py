@@ -4,8 +4,8 @@ The same code runs on both. Writers are serialised where it matters: within a pr
 they take turns in its write queue (urgent ones first); between processes, on SQLite every
 write transaction starts with `BEGIN IMMEDIATE` (the database write lock, waited for up
 to the busy timeout), and on PostgreSQL the repositories lock the rows they depend on. A
-SQLite file's transactions run sqlite3 on the event loop's thread, commits in a worker
-thread (see `storage.inline_sqlite`). Transactions run the repositories' hot statements as
+SQLite file's transactions run sqlite3 on the event loop's thread (see
+`storage.inline_sqlite`). Transactions run the repositories' hot statements as
 `Plain` ones (`storage.plain`), past the ORM session, on the session's own connection.
 """
 
@@ -137,8 +137,8 @@ def sqlite_connection(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
 class SqliteWriter:
     """A SQLite file's write transactions made in one synchronous call each, for a group
     commit: on the event loop, as the inline readers are (no thread hand-off, no contention
-    for the GIL with a writer thread), and committed in a worker thread (the disk syncs).
-    Used in the write queue's turn only, so never by two transactions at once."""
+    for the GIL with a writer thread). Used in the write queue's turn only, so never by two
+    transactions at once."""
 
     def __init__(self, path: Path, writes: inline_sqlite.Writes) -> None:
         self._path = path
@@ -154,7 +154,7 @@ class SqliteWriter:
             await inline_sqlite.begin_immediate(conn, writes.busy_timeout_ms, writes.turnstile)
             try:
                 result = work(conn)
-                await inline_sqlite.commit_in_thread(conn)
+                conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
