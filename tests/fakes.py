@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
@@ -46,6 +46,7 @@ from handlers.ports import (
     TeamRecord,
     TokenRecord,
     Transactions,
+    UnitOfWork,
 )
 from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
@@ -1134,6 +1135,35 @@ class FakeTransactions:
 
     async def ping(self) -> None:
         return None
+
+
+@dataclass
+class BusyAfter:
+    """The real transactions, until `writes` have committed: then every write is Busy, as
+    when another process holds the database."""
+
+    inner: Transactions
+    writes: int
+
+    @asynccontextmanager
+    async def write(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
+        if self.writes <= 0:
+            raise Busy()
+        async with self.inner.write(urgent) as uow:
+            yield uow
+        self.writes -= 1
+
+    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return self.inner.read()
+
+    async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
+        return await self.inner.audit(org_id, record, actor, at)
+
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
+        return await self.inner.retry(work)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
 
 
 _: Transactions = FakeTransactions()

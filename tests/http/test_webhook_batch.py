@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,13 @@ from bot.http_body import MAX_BATCH_BODY, MAX_BODY
 from bot.services import bootstrap
 from bot.settings import Settings
 from handlers import admin, case_events
-from handlers.audit import AuditRecord
-from handlers.errors import Busy
 from handlers.events import MAX_BATCH_EVENTS
-from handlers.ports import Transactions, UnitOfWork
 from policy import parse_policy, preset_text
 from storage.db import Database
 from storage.models import Allocation, CaseRow, WebhookReceipt
 from storage.repositories import Storage
 from tests.conftest import database
+from tests.fakes import BusyAfter
 from tests.http.conftest import (
     BATCH_PATH,
     OTHER,
@@ -349,35 +347,6 @@ async def test_a_batch_larger_than_one_event_may_be_is_accepted(api: Api) -> Non
 
 
 # --- the database busy mid-batch -------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class BusyAfter:
-    """The real transactions, until `writes` have committed: then every write is Busy, as
-    when another process holds the database."""
-
-    inner: Transactions
-    writes: int
-
-    @asynccontextmanager
-    async def write(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
-        if self.writes <= 0:
-            raise Busy()
-        async with self.inner.write(urgent) as uow:
-            yield uow
-        self.writes -= 1
-
-    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        return self.inner.read()
-
-    async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
-        return await self.inner.audit(org_id, record, actor, at)
-
-    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
-        return await self.inner.retry(work)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
 
 
 @asynccontextmanager

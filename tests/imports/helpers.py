@@ -6,16 +6,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
-import datetime as dt
 import io
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 from bot.csv_import import ALLOCATION_COLUMNS, STAFF_COLUMNS, CsvFile
-from handlers.audit import AuditRecord
-from handlers.errors import Busy
-from handlers.ports import Transactions, UnitOfWork
+from handlers.ports import UnitOfWork
+from tests.fakes import BusyAfter
 
 TEAM = {"team_ref": "T-A", "team_name": "Assessment A", "team_kind": "assessment"}
 
@@ -78,35 +76,6 @@ def allocations_file(
     rows: Iterable[Mapping[str, str]] = ALLOCATIONS, name: str = "allocations.csv"
 ) -> CsvFile:
     return CsvFile(name, csv_bytes(ALLOCATION_COLUMNS, rows))
-
-
-@dataclasses.dataclass
-class BusyAfter:
-    """The real transactions, until `writes` have committed: then every write is Busy, as
-    when another process holds the database."""
-
-    inner: Transactions
-    writes: int
-
-    @asynccontextmanager
-    async def write(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
-        if self.writes <= 0:
-            raise Busy()
-        async with self.inner.write(urgent) as uow:
-            yield uow
-        self.writes -= 1
-
-    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        return self.inner.read()
-
-    async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
-        return await self.inner.audit(org_id, record, actor, at)
-
-    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
-        return await self.inner.retry(work)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
 
 
 @dataclasses.dataclass

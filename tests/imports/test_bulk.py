@@ -26,8 +26,9 @@ from storage.db import Database
 from storage.models import Base, BreachRow, Organisation, WebhookReceipt
 from storage.repositories import Storage
 from tests.conftest import BACKENDS, database
+from tests.fakes import BusyAfter
 from tests.handlers.world import STOKE, event, stoke_policy
-from tests.imports.helpers import BusyAfter, CancelledAfter
+from tests.imports.helpers import CancelledAfter
 
 AT = dt.datetime(2025, 8, 6, 9, 0, tzinfo=dt.UTC)
 """When the import runs (and when its events occurred)."""

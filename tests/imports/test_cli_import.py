@@ -18,10 +18,10 @@ from bot.services import Services, bootstrap
 from bot.settings import Settings, settings
 from handlers import imports
 from tests.conftest import TINY_POLICY
+from tests.fakes import BusyAfter
 from tests.imports.helpers import (
     ALLOCATIONS,
     STAFF,
-    BusyAfter,
     InterruptedAfter,
     allocations_file,
     staff_file,
