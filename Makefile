@@ -65,7 +65,7 @@ test: lint
 		$(BIN)/pytest; \
 	fi
 
-# Every benchmark in turn (10-12 minutes on 2 cores), their figures and the machine in
+# Every benchmark in turn (about 14 minutes on 2 cores), their figures and the machine in
 # bench/RESULTS.md. BENCH_ARGS=--quick: small sizes, a 2-minute smoke run; --only NAME: one.
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
