@@ -66,7 +66,7 @@ from typing import Any, Literal, TypeVar
 
 import aiohttp
 import aiosqlite.core
-from figures import NO_PG, Figure, add_json_option, write_json
+from figures import Figure, add_json_option, write_json
 from ingest_bench import (
     ORG,
     PG_URL,
@@ -75,12 +75,11 @@ from ingest_bench import (
     allocation_data,
     bounded,
     case_data,
-    pg_reachable,
+    on_postgresql,
     prepare,
     worker_data,
 )
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 
 from bot.app import build_app
 from bot.services import bootstrap
@@ -1197,14 +1196,13 @@ async def run(args: argparse.Namespace, skipped: dict[str, str]) -> list[Result]
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
             print("sqlite ...", flush=True)
             results.append(await measure("sqlite", url, None, args))
-    if args.sqlite_only:
-        pass
-    elif pg_reachable(args.pg_url):
-        print("postgresql, in a fresh schema ...", flush=True)
-        results.append(await with_pg_schema(args.pg_url, args))
-    else:
-        print(f"postgresql: nothing answers at {make_url(args.pg_url).host}; skipped", flush=True)
-        skipped["postgresql"] = NO_PG
+    results += await on_postgresql(
+        args.pg_url,
+        args.sqlite_only,
+        skipped,
+        "in a fresh schema",
+        partial(with_pg_schema, args.pg_url, args),
+    )
     return results
 
 

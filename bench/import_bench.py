@@ -42,11 +42,12 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import aiohttp
-from figures import NO_PG, Figure, add_json_option, write_json
-from ingest_bench import ORG, PG_URL, interactive, pct, pg_reachable, prepare, start_server
+from figures import Figure, add_json_option, write_json
+from ingest_bench import ORG, PG_URL, interactive, on_postgresql, pct, prepare, start_server
 from ingest_bench import Result as Probe
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -369,14 +370,13 @@ async def run(args: argparse.Namespace, skipped: dict[str, str]) -> list[Result]
         with tempfile.TemporaryDirectory(prefix="caseload-bench-") as tmp:
             print("sqlite ...", flush=True)
             results.append(await measure("sqlite", f"sqlite+aiosqlite:///{Path(tmp) / 'db'}", args))
-    if args.sqlite_only:
-        pass
-    elif pg_reachable(args.pg_url):
-        print("postgresql, in a fresh database ...", flush=True)
-        results.append(await with_pg_database(args.pg_url, args))
-    else:
-        print(f"postgresql: nothing answers at {make_url(args.pg_url).host}; skipped", flush=True)
-        skipped["postgresql"] = NO_PG
+    results += await on_postgresql(
+        args.pg_url,
+        args.sqlite_only,
+        skipped,
+        "in a fresh database",
+        partial(with_pg_database, args.pg_url, args),
+    )
     return results
 
 

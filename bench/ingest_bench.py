@@ -578,6 +578,21 @@ def pg_reachable(url: str) -> bool:
     return True
 
 
+async def on_postgresql[R](
+    url: str, skip: bool, skipped: dict[str, str], where: str, measure: Callable[[], Awaitable[R]]
+) -> list[R]:
+    """`measure()`'s result when PostgreSQL answers at `url` and is not skipped; otherwise
+    none, and why in `skipped`."""
+    if skip:
+        return []
+    if not pg_reachable(url):
+        print(f"postgresql: nothing answers at {make_url(url).host}; skipped", flush=True)
+        skipped["postgresql"] = NO_PG
+        return []
+    print(f"postgresql: {where} ...", flush=True)
+    return [await measure()]
+
+
 async def with_pg_schema(url: str, args: argparse.Namespace) -> Result:
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = connect(url)
@@ -810,14 +825,13 @@ async def run(args: argparse.Namespace, skipped: dict[str, str]) -> list[Result]
         result = await measure("sqlite", url, None, args)
         result.raw = [before, sqlite_commits(probe, args.commit_seconds)]
         results.append(result)
-    if args.sqlite_only:
-        pass
-    elif pg_reachable(args.pg_url):
-        print("postgresql: the same, in a fresh schema ...", flush=True)
-        results.append(await with_pg_schema(args.pg_url, args))
-    else:
-        print(f"postgresql: nothing answers at {make_url(args.pg_url).host}; skipped", flush=True)
-        skipped["postgresql"] = NO_PG
+    results += await on_postgresql(
+        args.pg_url,
+        args.sqlite_only,
+        skipped,
+        "the same, in a fresh schema",
+        partial(with_pg_schema, args.pg_url, args),
+    )
     return results
 
 

@@ -97,9 +97,8 @@ class Checkpoints:
     writers, each PASSIVE (it copies what no reader still needs, waiting for no one) on a
     connection of its own in a worker thread, never on the loop; one at a time."""
 
-    def __init__(self, path: Path, busy_timeout_ms: int) -> None:
+    def __init__(self, path: Path) -> None:
         self._path = path
-        self._busy_timeout_ms = busy_timeout_ms
         self._commits = 0
         self._running: asyncio.Future[None] | None = None
 
@@ -110,7 +109,7 @@ class Checkpoints:
             self._running.add_done_callback(self._done)
 
     def _checkpoint(self) -> None:
-        conn = sqlite_connection(self._path, self._busy_timeout_ms)
+        conn = inline_sqlite.writer_connection(self._path)  # PASSIVE never waits
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
@@ -124,14 +123,6 @@ class Checkpoints:
     async def close(self) -> None:
         if self._running is not None:
             await asyncio.wait({self._running})
-
-
-def sqlite_connection(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
-    """A sqlite3 connection for a worker thread (the checkpoints'), configured as writers are."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    for pragma in (f"busy_timeout = {int(busy_timeout_ms)}", *inline_sqlite.DURABLE):
-        conn.execute(f"PRAGMA {pragma}")
-    return conn
 
 
 class SqliteWriter:
@@ -332,7 +323,7 @@ def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Databa
         path.parent.mkdir(parents=True, exist_ok=True)
     read_engine = checkpoints = writes = None
     if path is not None:
-        checkpoints = Checkpoints(path, busy_timeout_ms)
+        checkpoints = Checkpoints(path)
         turnstile = inline_sqlite.Turnstile(path)
         writes = inline_sqlite.Writes(busy_timeout_ms, checkpoints.committed, turnstile)
         args = {key: value for key, value in engine_args.items() if key != "connect_args"}

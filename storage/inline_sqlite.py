@@ -334,6 +334,17 @@ def _result_processor(kind: Any, dialect: Dialect) -> Callable[[Any], Any] | Non
     return processor
 
 
+def compiled(
+    cache: dict[Any, Any], statement: Any, params: Mapping[str, Any], dialect: Dialect
+) -> Statement:
+    """An INSERT, UPDATE or DELETE compiled once for the columns and parameters it is given."""
+    key = (statement, tuple(params))
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = Statement(statement, dialect, list(params))
+    return cast(Statement, found)
+
+
 def prepared(
     cache: dict[Any, Any], query: Any, params: Mapping[str, Any], dialect: Dialect
 ) -> Prepared:
@@ -369,8 +380,4 @@ class InlinePlain:
         return prepared(self._prepared, query, params, self._dialect).rows(self._conn, params)
 
     async def run(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> int:
-        key = (statement, tuple(params[0]))
-        found = self._prepared.get(key)
-        if found is None:
-            found = self._prepared[key] = Statement(statement, self._dialect, list(params[0]))
-        return cast(Statement, found).run(self._conn, params)
+        return compiled(self._prepared, statement, params[0], self._dialect).run(self._conn, params)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from storage.inline_sqlite import Statement, prepared
+from storage.inline_sqlite import compiled, prepared
 
 PLAIN = "caseload_plain"
 """Key in a session's `info` of its `Plain`, on the session's own connection."""
@@ -73,15 +73,11 @@ class AsyncpgPlain:
         return statement.made(found)
 
     async def run(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> int:
-        key = (statement, tuple(params[0]))
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            prepared = self._prepared[key] = Statement(statement, self._dialect, list(params[0]))
-        prepared = cast(Statement, prepared)
+        found = compiled(self._prepared, statement, params[0], self._dialect)
         changed = 0
-        with _asyncpg_errors(prepared.sql):
+        with _asyncpg_errors(found.sql):
             for one in params:
-                status: str = await self._conn.execute(prepared.sql, *prepared.args(one))
+                status: str = await self._conn.execute(found.sql, *found.args(one))
                 changed += int(status.rsplit(" ", 1)[-1])
         return changed
 

@@ -94,11 +94,16 @@ def _newer(row_time: dt.datetime, occurred_at: dt.datetime) -> bool:
     return occurred_at >= row_time
 
 
+def _differs(row: Any, values: dict[str, Any]) -> bool:
+    """True when `row` (an ORM row or a Core one) holds another value for any of `values`."""
+    return any(getattr(row, k) != v for k, v in values.items())
+
+
 def _assign(row: Any, occurred_at: dt.datetime, **values: Any) -> bool:
     """Apply `values` unless the event is older; True if any value actually changed."""
     if not _newer(row.occurred_at, occurred_at):
         return False
-    changed = any(getattr(row, k) != v for k, v in values.items())
+    changed = _differs(row, values)
     for key, value in values.items():
         setattr(row, key, value)
     row.occurred_at = occurred_at
@@ -693,7 +698,7 @@ class Cases:
         """`_assign` of the ORM rows, for a Core one."""
         if not _newer(row.occurred_at, occurred_at):
             return False
-        changed = any(getattr(row, k) != v for k, v in values.items())
+        changed = _differs(row, values)
         await _run(self._s, _SET_CASE, {**values, "occurred_at": occurred_at, "w_id": row.id})
         return changed
 
@@ -843,7 +848,7 @@ class Breaches:
                     "remedy": breach.remedy,
                     "case_refs": list(breach.case_ids),
                 }
-                if any(getattr(row, key) != value for key, value in values.items()):
+                if _differs(row, values):
                     await _run(self._s, _SET_BREACH, {**values, "w_id": row.id})
             elif set_aside.get(breach.rule) != set(breach.case_ids):
                 (added,) = await _rows(
