@@ -20,14 +20,13 @@ from pydantic.json_schema import SkipJsonSchema
 
 from bot.http_body import MAX_BATCH_BODY, read_body
 from bot.http_errors import invalid, problem
-from bot.services import SERVICES
+from bot.services import SERVICES, Services
 from bot.webhook_signature import SignatureError, WebhookSecrets, verify
 from handlers.case_events import (
     Applied,
     EventStatus,
     Outcome,
     apply_batch,
-    org_secrets,
 )
 from handlers.errors import StorageError
 from handlers.events import claimed_org, parse_batch, parse_event
@@ -168,11 +167,8 @@ async def _verified(request: web.Request, body: bytes, now: dt.datetime) -> str 
     400 for a `webhook-id` the store cannot keep or a body that is not UTF-8)."""
     services = request.app[SERVICES]
     org = claimed_org(body)
-    secrets = await org_secrets(services.tx, org, now) if org is not None else ()
-    fallback = services.settings.CASE_EVENTS_SECRET
-    if not secrets and fallback is not None:
-        secrets = (fallback.get_secret_value(),)
-    if not secrets:
+    secrets = await _secrets(services, org, now)
+    if secrets is None:
         return problem(
             401,
             "unsigned",
@@ -180,7 +176,14 @@ async def _verified(request: web.Request, body: bytes, now: dt.datetime) -> str 
             " its own with `caseload-bot org secret`",
         )
     try:
-        verify(body, request.headers, _keys(secrets), now)
+        try:
+            verify(body, request.headers, _keys(secrets), now)
+        except SignatureError:
+            # A secret set since these were read verifies at once.
+            fresh = await _secrets(services, org, now, fresh=True)
+            if fresh is None or fresh == secrets:
+                raise
+            verify(body, request.headers, _keys(fresh), now)
     except SignatureError as exc:
         return problem(401, "signature", f"the webhook signature does not verify: {exc}")
     # Only now that the signature holds over the raw bytes: what those bytes say.
@@ -195,6 +198,17 @@ async def _verified(request: web.Request, body: bytes, now: dt.datetime) -> str 
         return invalid(
             "body", f"the body is not UTF-8 JSON (the byte at offset {exc.start} is not UTF-8)"
         )
+
+
+async def _secrets(
+    services: Services, org: str | None, now: dt.datetime, *, fresh: bool = False
+) -> tuple[str, ...] | None:
+    """What may sign for `org`: its own secrets, else the deployment's; None if neither."""
+    own = await services.secrets.get(org, now, fresh=fresh) if org is not None else ()
+    if own:
+        return own
+    fallback = services.settings.CASE_EVENTS_SECRET
+    return None if fallback is None else (fallback.get_secret_value(),)
 
 
 @lru_cache(maxsize=256)

@@ -16,7 +16,7 @@ from bot.slack.app import SlackEdge
 from bot.teams.agent import TeamsEdge
 from bot.tryout.messenger import WebMessenger
 from handlers.alerts.messenger import Messenger
-from handlers.case_events import EventQueue
+from handlers.case_events import EventQueue, OrgSecrets
 from handlers.ports import Platform, Transactions
 from storage.db import Database, connect
 from storage.migrate import SchemaState, schema_state, upgrade_database
@@ -44,6 +44,8 @@ class Services:
     """This application's own metrics registry (`/metrics`)."""
     events: EventQueue
     """Case events sent one per request, committed in groups."""
+    secrets: OrgSecrets
+    """The organisations' own webhook secrets, read at most every few seconds."""
     close: Callable[[], Awaitable[None]]
     """Releases what `bootstrap` opened."""
     slack: SlackEdge | None = None
@@ -100,6 +102,7 @@ def bootstrap(
         schema=lambda: schema_state(db),
         metrics=metrics,
         events=events,
+        secrets=OrgSecrets(tx),
         close=close,
         slack=slack,
         teams=teams,

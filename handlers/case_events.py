@@ -358,7 +358,7 @@ async def _apply(
         case = await uow.cases.get(org.id, event.data.ref)
         if case is None:
             raise NotYetKnown(what="case", ref=event.data.ref, needs="case.upserted")
-        holders = list(await uow.cases.holders(case.id))
+        holders = list(await uow.cases.holders(org.id, case.ref))
         changed = await uow.cases.close(org.id, case.ref, event_day(when), when)
         return changed, holders
     if isinstance(event, AllocationStartedEvent):
@@ -441,8 +441,7 @@ async def _case(
         external=d.external,
         occurred_at=event.occurred_at,
     )
-    case = await uow.cases.get(org.id, d.ref)
-    return changed, [] if case is None else list(await uow.cases.holders(case.id))
+    return changed, list(await uow.cases.holders(org.id, d.ref))
 
 
 async def _allocation_started(
@@ -458,11 +457,11 @@ async def _allocation_started(
     if person is None:  # a worker whose own event has not arrived: a placeholder for now
         await uow.people.ensure(org.id, d.worker_ref)
         person = await uow.people.lock(org.id, d.worker_ref)
-    case = await uow.cases.get(org.id, d.case_ref)
-    if case is None:
-        raise NotYetKnown(what="case", ref=d.case_ref, needs="case.upserted")
     assert person is not None
-    latest = await uow.allocations.latest(case.id, person.id)
+    pair = await uow.allocations.latest(org.id, d.case_ref, person.id)
+    if pair is None:
+        raise NotYetKnown(what="case", ref=d.case_ref, needs="case.upserted")
+    case, latest = pair
     held = latest if latest is not None and latest.to_date is None else None
     if held is not None and held.role is d.role:
         return False, [person.id]
@@ -519,11 +518,9 @@ async def _allocation_ended(
 ) -> tuple[bool, list[int]]:
     d = event.data
     person = await uow.people.lock(org.id, d.worker_ref)
-    case = await uow.cases.get(org.id, d.case_ref)
-    if person is None or case is None:
-        raise NotYetKnown(what="allocation of case", ref=d.case_ref, needs="allocation.started")
-    latest = await uow.allocations.latest(case.id, person.id)
-    if latest is None:
+    pair = None if person is None else await uow.allocations.latest(org.id, d.case_ref, person.id)
+    case, latest = pair or (None, None)
+    if person is None or case is None or latest is None:
         raise NotYetKnown(what="allocation of case", ref=d.case_ref, needs="allocation.started")
     if latest.to_date is not None:
         return False, []  # already ended
@@ -557,8 +554,34 @@ def vocabulary_errors(policy: CompiledPolicy, case: CaseUpserted) -> list[InputE
     return errors
 
 
-async def org_secrets(tx: Transactions, org_id: str, at: dt.datetime) -> tuple[str, ...]:
-    """The organisation's own webhook secrets valid now; empty while it has none of its
-    own (then the deployment's CASE_EVENTS_SECRET signs for it)."""
-    async with tx.read() as uow:
-        return await uow.webhook_secrets.valid(org_id, at)
+class OrgSecrets:
+    """The organisations' own webhook secrets valid now, read at most once per `FRESH` for
+    each: every signed request needs them, and they change a few times a year.
+
+    A secret just set (`caseload-bot org secret`) verifies at once, because a signature
+    that fails on what is kept is checked again on a fresh read (`get(fresh=True)`); what
+    it replaces (the previous secret past its overlap, or the deployment's shared one)
+    stops verifying at most `FRESH` late."""
+
+    FRESH = dt.timedelta(seconds=5)
+    KEPT = 1024
+    """Organisations kept at most: the `org` a request claims is read before its signature
+    is checked, so a stranger's made-up names must not grow this without bound."""
+
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
+        self._kept: dict[str, tuple[dt.datetime, tuple[str, ...]]] = {}
+
+    async def get(self, org_id: str, at: dt.datetime, *, fresh: bool = False) -> tuple[str, ...]:
+        """Empty while the organisation has none of its own (then the deployment's
+        CASE_EVENTS_SECRET signs for it)."""
+        kept = self._kept.get(org_id)
+        if not fresh and kept is not None and kept[0] <= at < kept[0] + self.FRESH:
+            return kept[1]
+        async with self._tx.read() as uow:
+            secrets = await uow.webhook_secrets.valid(org_id, at)
+        self._kept.pop(org_id, None)
+        if len(self._kept) >= self.KEPT:
+            del self._kept[next(iter(self._kept))]  # the one read longest ago
+        self._kept[org_id] = (at, secrets)
+        return secrets

@@ -430,8 +430,8 @@ class CasesPort(Protocol):
 
     async def close(self, org_id: str, ref: str, on: dt.date, occurred_at: dt.datetime) -> bool: ...
 
-    async def holders(self, case_id: int) -> tuple[int, ...]:
-        """Ids of the people with an open allocation of this case."""
+    async def holders(self, org_id: str, ref: str) -> tuple[int, ...]:
+        """Ids of the people with an open allocation of this case (none if it is unknown)."""
         ...
 
 
@@ -448,9 +448,12 @@ class AllocationsPort(Protocol):
 
     async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None: ...
 
-    async def latest(self, case_id: int, person_id: int) -> AllocationRecord | None:
-        """The open allocation of this case to this person; when none is open, the most
-        recent ended one (one read for what an event needs to know of the pair)."""
+    async def latest(
+        self, org_id: str, case_ref: str, person_id: int
+    ) -> tuple[CaseRecord, AllocationRecord | None] | None:
+        """The case, and its open allocation to this person; when none is open, the most
+        recent ended one. None when the case is unknown. One read for what an event needs
+        to know of the pair."""
         ...
 
     async def start(

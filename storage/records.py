@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 from handlers.ports import BreachRecord, BreachStatus, TeamRecord
@@ -49,6 +50,15 @@ def breach_record(row: BreachRow) -> BreachRecord:
 
 UNRESOLVED = (BreachRow.status == "open") | (BreachRow.status == "acknowledged")
 """Spelled without IN, whose list `storage.plain` could not compile once for any values."""
+
+
+def stored_keys(stored: str | list[str]) -> frozenset[str]:
+    """A JSON list column read as its text where the driver leaves it so (SQLite, or cast to
+    text): most are empty, and parsing tens of thousands of `[]` was the largest cost of a
+    large organisation's report. asyncpg decodes a JSON column itself."""
+    if isinstance(stored, list):
+        return frozenset(stored)
+    return frozenset() if stored == "[]" else frozenset(json.loads(stored))
 
 
 def held_case(row: Any, flags: frozenset[str], overrides: frozenset[str]) -> Case:

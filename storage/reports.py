@@ -38,7 +38,7 @@ from storage.models import (
     Supervision,
     Team,
 )
-from storage.records import held_case, team_record
+from storage.records import held_case, stored_keys, team_record
 
 _people, _roles = Person.__table__.c, PersonRole.__table__.c
 _record = AsyeRecord.__table__.c
@@ -154,7 +154,8 @@ class Reports:
                     agreements=frozenset(r.agreement for r in agreed.get(p.id, ())),
                 ),
                 caseload=tuple(
-                    held_case(r, _keys(r.flags), _keys(r.overrides)) for r in held.get(p.id, ())
+                    held_case(r, stored_keys(r.flags), stored_keys(r.overrides))
+                    for r in held.get(p.id, ())
                 ),
                 last_supervision=supervised.get(p.id),
             )
@@ -224,12 +225,3 @@ class Reports:
         for row in await self._all(query):
             out[row[0]].append(row)
         return out
-
-
-def _keys(stored: str | list[str]) -> frozenset[str]:
-    """A JSON list column read as its text where the driver leaves it so (SQLite): most
-    are empty, and parsing tens of thousands of `[]` was the largest cost of a large
-    organisation's report. asyncpg decodes JSON itself."""
-    if isinstance(stored, list):
-        return frozenset(stored)
-    return frozenset() if stored == "[]" else frozenset(json.loads(stored))

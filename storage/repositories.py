@@ -14,8 +14,9 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     bindparam,
     delete,
     func,
@@ -35,6 +37,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,7 +85,14 @@ from storage.models import (
 from storage.outbox import Outbox, Runs, Supervisions
 from storage.plain import plain_rows as _rows
 from storage.plain import plain_run as _run
-from storage.records import UNRESOLVED, breach_of, breach_record, held_case, team_record
+from storage.records import (
+    UNRESOLVED,
+    breach_of,
+    breach_record,
+    held_case,
+    stored_keys,
+    team_record,
+)
 from storage.reports import Reports
 
 STUB_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -153,21 +163,23 @@ _ORG = select(
 
 
 class Organisations:
-    """`known`, when given, keeps organisations once read: a row is never changed after
-    `create` commits, so a committed read stays true (only read transactions pass it)."""
+    """`known` keeps organisations once read, shared by every transaction: a row is never
+    changed or deleted after `create` commits, so a committed row stays true. One this
+    transaction created is not kept: it may yet roll back."""
 
-    def __init__(self, session: AsyncSession, known: dict[str, OrgRecord] | None = None) -> None:
+    def __init__(self, session: AsyncSession, known: dict[str, OrgRecord]) -> None:
         self._s = session
         self._known = known
+        self._created: set[str] = set()
 
     async def get(self, org_id: str) -> OrgRecord | None:
-        if self._known is not None and org_id in self._known:
+        if org_id in self._known:
             return self._known[org_id]
         rows = await _rows(self._s, _ORG, org_id=org_id)
         if not rows:
             return None
         found = OrgRecord(**rows[0]._asdict())
-        if self._known is not None:
+        if org_id not in self._created:
             self._known[org_id] = found
         return found
 
@@ -194,6 +206,7 @@ class Organisations:
         )
         self._s.add(row)
         await self._s.flush()
+        self._created.add(org_id)
         return _org_record(row)
 
 
@@ -624,10 +637,10 @@ _CASELOAD = (
         _cases.ref,
         _cases.work_type,
         _cases.children,
-        _cases.flags,
+        cast_(_cases.flags, Text).label("flags"),
         _cases.external,
         _allocs.role,
-        _allocs.overrides,
+        cast_(_allocs.overrides, Text).label("overrides"),
     )
     .join_from(Allocation.__table__, CaseRow.__table__, _cases.id == _allocs.case_id)
     .where(
@@ -636,8 +649,51 @@ _CASELOAD = (
         _allocs.to_date.is_(None) | (_allocs.to_date > bindparam("on")),
         _cases.closed_on.is_(None) | (_cases.closed_on > bindparam("on")),
     )
-    .order_by(_cases.ref)
 )
+"""Flags and overrides as their stored JSON text: a row is then a key of `_held`."""
+
+
+@lru_cache(maxsize=1 << 16)
+def _held(row: Any) -> Case:
+    """One caseload row as the engine's case, made once per distinct row: a large caseload
+    is read for every event that changes it, and building thousands of validated cases
+    (and parsing their JSON) was most of that cost. Cases are frozen, so sharing is safe."""
+    return held_case(row, stored_keys(row.flags), stored_keys(row.overrides))
+
+
+def _by_ref(cases: Iterable[Case]) -> tuple[Case, ...]:
+    """A caseload's one order, the same whichever database and collation it came from, and
+    whether it was read or kept up to date in memory (`_Kept`)."""
+    return tuple(sorted(cases, key=attrgetter("case_id")))
+
+
+@dataclass(slots=True)
+class _Kept:
+    """What one transaction read and will need again, kept up to date by its own writes:
+    an allocation event decides on the worker's caseload and then re-checks their
+    breaches on the caseload with the new case, and a large caseload is not read twice."""
+
+    cases: dict[int, CaseRecord] = field(default_factory=dict)
+    caseloads: dict[tuple[int, dt.date], tuple[Case, ...]] = field(default_factory=dict)
+
+    def forget_caseloads(self, person_id: int | None = None) -> None:
+        """Every worker's (a case changed), or one's."""
+        if person_id is None:
+            self.caseloads.clear()
+            return
+        for key in [k for k in self.caseloads if k[0] == person_id]:
+            del self.caseloads[key]
+
+    def started(
+        self, case_id: int, person_id: int, role: Role, on: dt.date, overrides: frozenset[str]
+    ) -> None:
+        case = self.cases.get(case_id)
+        for key in [k for k in self.caseloads if k[0] == person_id]:
+            held, day = self.caseloads[key], key[1]
+            if case is None or any(c.case_id == case.ref for c in held):
+                del self.caseloads[key]  # unknown here, or a second allocation of it: read again
+            elif on <= day and (case.closed_on is None or case.closed_on > day):
+                self.caseloads[key] = _by_ref((*held, case.as_policy_case(role, overrides)))
 
 
 _CASE_STATE = select(
@@ -651,18 +707,28 @@ _CASE_STATE = select(
 ).where(_cases.org_id == bindparam("org_id"), _cases.ref == bindparam("ref"))
 _NEW_CASE = insert(_CASES)
 _SET_CASE = update(_CASES).where(_cases.id == bindparam("w_id"))
-_HOLDERS = select(_allocs.person_id).where(
-    _allocs.case_id == bindparam("case_id"), _allocs.to_date.is_(None)
+_HOLDERS = (
+    select(_allocs.person_id)
+    .join_from(_ALLOCATIONS, _CASES, _cases.id == _allocs.case_id)
+    .where(
+        _cases.org_id == bindparam("org_id"),
+        _cases.ref == bindparam("ref"),
+        _allocs.to_date.is_(None),
+    )
 )
 
 
 class Cases:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, kept: _Kept) -> None:
         self._s = session
+        self._kept = kept
 
     async def get(self, org_id: str, ref: str) -> CaseRecord | None:
         rows = await _rows(self._s, _CASE, org_id=org_id, ref=ref)
-        return _case_record(rows[0]) if rows else None
+        if not rows:
+            return None
+        case = self._kept.cases[rows[0].id] = _case_record(rows[0])
+        return case
 
     async def upsert(
         self,
@@ -699,12 +765,15 @@ class Cases:
         if not _newer(row.occurred_at, occurred_at):
             return False
         changed = _differs(row, values)
+        self._kept.cases.pop(row.id, None)
+        self._kept.forget_caseloads()
         await _run(self._s, _SET_CASE, {**values, "occurred_at": occurred_at, "w_id": row.id})
         return changed
 
-    async def holders(self, case_id: int) -> tuple[int, ...]:
+    async def holders(self, org_id: str, ref: str) -> tuple[int, ...]:
         """Ids of the people with an open allocation of this case (to re-check their breaches)."""
-        return tuple(r.person_id for r in await _rows(self._s, _HOLDERS, case_id=case_id))
+        rows = await _rows(self._s, _HOLDERS, org_id=org_id, ref=ref)
+        return tuple(r.person_id for r in rows)
 
 
 def _allocation_record(row: Any) -> AllocationRecord:
@@ -725,10 +794,18 @@ _ALLOCATION = select(*Allocation.__table__.c)
 _PAIR = (_allocs.case_id == bindparam("case_id")) & (_allocs.person_id == bindparam("person_id"))
 _OPEN = _ALLOCATION.where(_PAIR, _allocs.to_date.is_(None))
 _LATEST = (
-    _ALLOCATION.where(_PAIR)
+    select(*_CASE.selected_columns, *(c.label(f"a_{c.key}") for c in _allocs))
+    .join_from(
+        _CASES,
+        _ALLOCATIONS,
+        (_allocs.case_id == _cases.id) & (_allocs.person_id == bindparam("person_id")),
+        isouter=True,
+    )
+    .where(_cases.org_id == bindparam("org_id"), _cases.ref == bindparam("ref"))
     .order_by(_allocs.to_date.is_(None).desc(), _allocs.from_date.desc(), _allocs.id.desc())
     .limit(1)
 )
+"""A case with its latest allocation to one person: one statement, not two."""
 _NEW_ALLOCATION = insert(_ALLOCATIONS).returning(_allocs.id)
 _END_ALLOCATION = update(_ALLOCATIONS).where(_allocs.id == bindparam("w_id"))
 
@@ -737,20 +814,34 @@ class Allocations:
     """Who holds which case. A worker holds a case from `from_date` until the day before
     `to_date` (the day it ended), and not from the day the case closed."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, kept: _Kept) -> None:
         self._s = session
+        self._kept = kept
 
     async def caseload(self, person_id: int, on: dt.date) -> tuple[Case, ...]:
-        rows = await _rows(self._s, _CASELOAD, person_id=person_id, on=on)
-        return tuple(held_case(r, frozenset(r.flags), frozenset(r.overrides)) for r in rows)
+        kept = self._kept.caseloads.get((person_id, on))
+        if kept is None:
+            rows = await _rows(self._s, _CASELOAD, person_id=person_id, on=on)
+            kept = self._kept.caseloads[person_id, on] = _by_ref(map(_held, rows))
+        return kept
 
     async def open_allocation(self, case_id: int, person_id: int) -> AllocationRecord | None:
         rows = await _rows(self._s, _OPEN, case_id=case_id, person_id=person_id)
         return _allocation_record(rows[0]) if rows else None
 
-    async def latest(self, case_id: int, person_id: int) -> AllocationRecord | None:
-        rows = await _rows(self._s, _LATEST, case_id=case_id, person_id=person_id)
-        return _allocation_record(rows[0]) if rows else None
+    async def latest(
+        self, org_id: str, case_ref: str, person_id: int
+    ) -> tuple[CaseRecord, AllocationRecord | None] | None:
+        rows = await _rows(self._s, _LATEST, org_id=org_id, ref=case_ref, person_id=person_id)
+        if not rows:
+            return None
+        row = rows[0]
+        case = self._kept.cases[row.id] = _case_record(row)
+        if row.a_id is None:
+            return case, None
+        return case, _allocation_record(
+            SimpleNamespace(**{c.key: getattr(row, f"a_{c.key}") for c in _allocs})
+        )
 
     async def start(
         self,
@@ -775,6 +866,7 @@ class Allocations:
             "occurred_at": occurred_at,
         }
         (row,) = await _rows(self._s, _NEW_ALLOCATION, **values)
+        self._kept.started(case_id, person_id, role, on, overrides)
         return _allocation_record(SimpleNamespace(id=row.id, **values))
 
     async def end(
@@ -786,6 +878,7 @@ class Allocations:
         row = rows[0]._replace(to_date=max(on, rows[0].from_date), occurred_at=occurred_at)
         values = {"to_date": row.to_date, "occurred_at": occurred_at, "w_id": row.id}
         await _run(self._s, _END_ALLOCATION, values)
+        self._kept.forget_caseloads(person_id)
         return _allocation_record(row)
 
 
@@ -1144,14 +1237,15 @@ class Channels:
 class Store:
     """Every repository over one session; satisfies `handlers.ports.UnitOfWork`."""
 
-    def __init__(self, session: AsyncSession, orgs: dict[str, OrgRecord] | None = None) -> None:
+    def __init__(self, session: AsyncSession, orgs: dict[str, OrgRecord]) -> None:
         self.session = session
         self.orgs = Organisations(session, orgs)
         self.teams = Teams(session)
         self.people = People(session)
         self.directory = Directory(session)
-        self.cases = Cases(session)
-        self.allocations = Allocations(session)
+        kept = _Kept()
+        self.cases = Cases(session, kept)
+        self.allocations = Allocations(session, kept)
         self.breaches = Breaches(session)
         self.receipts = Receipts(session)
         self.tokens = Tokens(session)
@@ -1227,7 +1321,7 @@ class Storage:
         `urgent`: someone is waiting for it in chat; it goes ahead of queued webhooks."""
         with storage_errors():
             async with self.db.write(urgent) as session:
-                store = Store(session)
+                store = Store(session, self._orgs)
                 yield store
                 await store.audit.flush()
 

@@ -396,11 +396,12 @@ class FakeCases:
             return False
         return _put(self._db.cases, (org_id, ref), replace(row.value, closed_on=on), occurred_at)
 
-    async def holders(self, case_id: int) -> tuple[int, ...]:
+    async def holders(self, org_id: str, ref: str) -> tuple[int, ...]:
+        row = self._db.cases.get((org_id, ref))
         return tuple(
             a.person_id
             for a in self._db.allocations.values()
-            if a.case_id == case_id and a.to_date is None
+            if row is not None and a.case_id == row.value.id and a.to_date is None
         )
 
 
@@ -432,12 +433,18 @@ class FakeAllocations:
             None,
         )
 
-    async def latest(self, case_id: int, person_id: int) -> AllocationRecord | None:
-        return max(
-            self._of(case_id, person_id),
+    async def latest(
+        self, org_id: str, case_ref: str, person_id: int
+    ) -> tuple[CaseRecord, AllocationRecord | None] | None:
+        row = self._db.cases.get((org_id, case_ref))
+        if row is None:
+            return None
+        latest = max(
+            self._of(row.value.id, person_id),
             key=lambda a: (a.to_date is None, a.from_date, a.id),
             default=None,
         )
+        return row.value, latest
 
     def _of(self, case_id: int, person_id: int) -> list[AllocationRecord]:
         return [

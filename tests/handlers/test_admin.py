@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from handlers import admin, audit
-from handlers.case_events import org_secrets
+from handlers.case_events import OrgSecrets
 from handlers.errors import NoAuditRows, OrganisationExists, UnknownOrganisation, UnknownToken
 from handlers.ports import Checkpoint
 from policy import parse_policy, preset_text
@@ -200,13 +200,46 @@ async def test_webhook_secrets_rotate_with_a_day_of_overlap(
         assert secret.startswith("whsec_") and secret not in numbered
         assert until == (None if n == 1 else at + 24 * HOUR)
         numbered[secret] = n
-    assert [numbered[s] for s in await org_secrets(tx, STOKE, asked_at)] == valid
-    assert await org_secrets(tx, "other", asked_at) == ()
+    secrets = OrgSecrets(tx)
+    assert [numbered[s] for s in await secrets.get(STOKE, asked_at)] == valid
+    assert await secrets.get("other", asked_at) == ()
     logged = [r for r in records(tx.state) if isinstance(r, audit.WebhookSecretSet)]
     assert [r.previous_valid_until for r in logged] == [
         None if n == 0 else at + 24 * HOUR for n, at in enumerate(set_at)
     ]
     assert len({r.secret_id for r in logged}) == len(set_at)
+
+
+async def test_secrets_are_kept_a_few_seconds_and_read_afresh_when_asked(
+    tx: FakeTransactions,
+) -> None:
+    await create_stoke(tx)
+    secrets = OrgSecrets(tx)
+    assert await secrets.get(STOKE, T0) == ()
+    first, _ = await admin.set_webhook_secret(tx, STOKE, "cli", T0)
+    almost = T0 + OrgSecrets.FRESH - dt.timedelta(microseconds=1)
+    assert await secrets.get(STOKE, almost) == ()
+    assert await secrets.get(STOKE, almost, fresh=True) == (first,)
+    second, _ = await admin.set_webhook_secret(tx, STOKE, "cli", almost)
+    assert await secrets.get(STOKE, almost) == (first,)
+    later = almost + OrgSecrets.FRESH
+    assert await secrets.get(STOKE, later) == (second, first)
+
+
+async def test_only_so_many_organisations_secrets_are_kept(tx: FakeTransactions) -> None:
+    """The `org` a request claims is read before its signature holds: made-up names must
+    not grow what is kept without bound."""
+
+    class FewKept(OrgSecrets):
+        KEPT = 2
+
+    await create_stoke(tx)
+    secrets = FewKept(tx)
+    assert await secrets.get(STOKE, T0) == ()
+    first, _ = await admin.set_webhook_secret(tx, STOKE, "cli", T0)
+    for made_up in ("made-up-1", "made-up-2"):
+        assert await secrets.get(made_up, T0) == ()
+    assert await secrets.get(STOKE, T0) == (first,)
 
 
 async def test_setting_a_secret_for_an_organisation_that_does_not_exist(

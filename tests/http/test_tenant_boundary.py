@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from handlers import admin
+from handlers.case_events import OrgSecrets
 from tests.http.conftest import (
     OTHER,
     SAMPLES,
@@ -36,6 +37,9 @@ async def test_an_organisations_own_secret_replaces_the_shared_one_for_it_alone(
     await api.accept(team_event(STOKE, "Before"))
     own, previous = await give_secret(api, STOKE)
     assert own.startswith("whsec_") and own != SECRET and previous is None
+    # Its own secret verifies at once; the shared one stops once what was read goes stale.
+    assert (await api.deliver(team_event(STOKE, "Own secret at once"), secret=own)).status == 202
+    api.clock.offset = OrgSecrets.FRESH
 
     before = await snapshot(api.db)
     shared = await api.deliver(team_event(STOKE, "Written by another council"))

@@ -137,7 +137,7 @@ async def test_breaches_open_when_a_case_steps_up_and_resolve_when_it_ends(
         assert await refresh_breaches(s, acme, nq, ON, T0, "webhook") == ()
         assert [b.rule for b in await s.breaches.open_for(nq.id)] == ["cp"]
         case = await s.cases.get(org, "C-1")
-        assert case is not None and await s.cases.holders(case.id) == (nq.id,)
+        assert case is not None and await s.cases.holders(org, case.ref) == (nq.id,)
         await s.allocations.end(case.id, nq.id, ON, T0 + dt.timedelta(2))
         resolved = await refresh_breaches(s, acme, nq, ON, T0, "webhook")
         assert [(c.change, c.breach.rule) for c in resolved] == [("resolved", "cp")]

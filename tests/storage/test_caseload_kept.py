@@ -1,0 +1,73 @@
+"""A transaction keeps the caseloads it read up to date with its own writes
+(`storage.repositories._Kept`): what it answers must be what a read of the database would
+answer at every step, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from handlers.ports import Source
+from policy import Role, StaffRole
+from storage.repositories import Storage, Store
+from tests.conftest import T0
+
+DAYS = [dt.date(2025, 3, d) for d in (1, 3, 5, 7)]
+
+
+async def test_kept_caseloads_match_the_database_after_each_write(
+    storage: Storage, org: str
+) -> None:
+    async with storage.write() as s:
+        await s.people.upsert(
+            org,
+            "NQ-1",
+            display_name="NQ-1",
+            roles=[StaffRole.NQSW],
+            team_ref="T1",
+            manager_ref=None,
+            occurred_at=T0,
+        )
+        nq = await s.people.get(org, "NQ-1")
+        assert nq is not None
+        for n, work_type in enumerate(("child_in_need", "child_protection", "child_in_care")):
+            await s.cases.upsert(org, f"C-{n}", work_type=work_type, children=n + 1, occurred_at=T0)
+        cases = {ref: await s.cases.get(org, ref) for ref in ("C-0", "C-1", "C-2")}
+
+        async def same_as_read(step: str) -> None:
+            afresh = Store(s.session, {})
+            for day in DAYS:
+                kept = await s.allocations.caseload(nq.id, day)
+                assert kept == await afresh.allocations.caseload(nq.id, day), (step, day)
+
+        async def start(ref: str, on: dt.date, role: Role, overrides: frozenset[str]) -> None:
+            case = cases[ref]
+            assert case is not None
+            await s.allocations.start(
+                case_id=case.id,
+                person_id=nq.id,
+                role=role,
+                on=on,
+                source=Source.WEBHOOK,
+                overrides=overrides,
+                occurred_at=T0,
+            )
+
+        await same_as_read("nothing held")
+        await start("C-2", DAYS[1], Role.LEAD, frozenset())
+        await same_as_read("a lead from the second day")
+        await start("C-0", DAYS[0], Role.CO_WORK, frozenset({"cap"}))
+        await same_as_read("a co-worked case with an override, before it in order")
+        case = cases["C-2"]
+        assert case is not None
+        await s.allocations.end(case.id, nq.id, DAYS[2], T0 + dt.timedelta(hours=1))
+        await same_as_read("the lead ended on the third day")
+        await start("C-2", DAYS[2], Role.CO_WORK, frozenset())
+        await same_as_read("the same case again, co-worked")
+        await s.cases.upsert(
+            org, "C-0", work_type="child_in_need", children=4, occurred_at=T0 + dt.timedelta(1)
+        )
+        await same_as_read("a held case's children changed")
+        await s.cases.close(org, "C-2", DAYS[3], T0 + dt.timedelta(2))
+        await same_as_read("a held case closed")
+        await start("C-1", DAYS[3], Role.LEAD, frozenset())
+        await same_as_read("a case started on the last day")
