@@ -69,6 +69,6 @@ def held_case(row: Any, flags: frozenset[str], overrides: frozenset[str]) -> Cas
         children=row.children,
         role=Role(row.role),
         flags=flags,
-        external=row.external,
+        external=bool(row.external),  # 0 or 1 where it is read as a number
         overrides=overrides,
     )

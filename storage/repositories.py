@@ -638,7 +638,7 @@ _CASELOAD = (
         _cases.work_type,
         _cases.children,
         cast_(_cases.flags, Text).label("flags"),
-        _cases.external,
+        cast_(_cases.external, Integer).label("external"),
         _allocs.role,
         cast_(_allocs.overrides, Text).label("overrides"),
     )
@@ -650,7 +650,8 @@ _CASELOAD = (
         _cases.closed_on.is_(None) | (_cases.closed_on > bindparam("on")),
     )
 )
-"""Flags and overrides as their stored JSON text: a row is then a key of `_held`."""
+"""Flags and overrides as their stored JSON text, and `external` as 0 or 1: columns the
+driver's values need nothing done to, in a row that is a key of `_held`."""
 
 
 @lru_cache(maxsize=1 << 16)
