@@ -10,7 +10,7 @@ from handlers import audit
 from handlers.alerts import breach_alerts
 from handlers.policy_cache import compiled_policy
 from handlers.ports import BreachChange, OrgRecord, PersonRecord, UnitOfWork
-from policy import Breach, CaseloadRequest, breaches
+from policy import CaseloadRequest, breaches
 
 
 async def refresh_breaches(
@@ -21,14 +21,15 @@ async def refresh_breaches(
     at: dt.datetime,
     actor: str,
 ) -> tuple[BreachChange, ...]:
-    """Re-evaluate the worker's breaches on `on`, store them and audit what opened or resolved."""
+    """Re-evaluate the worker's breaches on `on`, store them and audit what opened or resolved.
+
+    Someone with no ASYE record has nothing to re-evaluate: breaches are only ever found
+    against one, and a record once made is never removed."""
     worker = await uow.people.asye_worker(person.id)
-    found: tuple[Breach, ...] = ()
-    if worker is not None:
-        caseload = await uow.allocations.caseload(person.id, on)
-        found = breaches(
-            compiled_policy(org), CaseloadRequest(on=on, worker=worker, caseload=caseload)
-        )
+    if worker is None:
+        return ()
+    caseload = await uow.allocations.caseload(person.id, on)
+    found = breaches(compiled_policy(org), CaseloadRequest(on=on, worker=worker, caseload=caseload))
     changes = await uow.breaches.reconcile(org.id, person.id, found, at)
     for change in changes:
         kind = audit.BreachOpened if change.change == "opened" else audit.BreachResolved

@@ -676,6 +676,9 @@ class _Kept:
 
     cases: dict[int, CaseRecord] = field(default_factory=dict)
     caseloads: dict[tuple[int, dt.date], tuple[Case, ...]] = field(default_factory=dict)
+    new_cases: set[tuple[str, str]] = field(default_factory=set)
+    """Cases this transaction created that nobody holds yet: an extract's new case does
+    not ask who holds it."""
 
     def forget_caseloads(self, person_id: int | None = None) -> None:
         """Every worker's (a case changed), or one's."""
@@ -688,6 +691,7 @@ class _Kept:
     def started(
         self, case_id: int, person_id: int, role: Role, on: dt.date, overrides: frozenset[str]
     ) -> None:
+        self.new_cases.clear()
         case = self.cases.get(case_id)
         for key in [k for k in self.caseloads if k[0] == person_id]:
             held, day = self.caseloads[key], key[1]
@@ -754,6 +758,7 @@ class Cases:
         if not found:
             row = {"org_id": org_id, "ref": ref, **values, "occurred_at": occurred_at}
             await _run(self._s, _NEW_CASE, row)
+            self._kept.new_cases.add((org_id, ref))
             return True
         return await self._assign(found[0], occurred_at, values)
 
@@ -773,6 +778,8 @@ class Cases:
 
     async def holders(self, org_id: str, ref: str) -> tuple[int, ...]:
         """Ids of the people with an open allocation of this case (to re-check their breaches)."""
+        if (org_id, ref) in self._kept.new_cases:
+            return ()
         rows = await _rows(self._s, _HOLDERS, org_id=org_id, ref=ref)
         return tuple(r.person_id for r in rows)
 
