@@ -234,6 +234,10 @@ def _outcome(delivery: Delivery, result: Result | InputError) -> Outcome:
     return Outcome(delivery, EventStatus.REFUSED, error=result)
 
 
+LINGER_SECONDS = 0.001
+"""How long the writer waits, while events keep arriving together, for more to join."""
+
+
 class EventQueue:
     """Group commit for events sent one per request: the events waiting when the writer is
     free go into one transaction together, and each request hears its own result once
@@ -254,8 +258,14 @@ class EventQueue:
         return await done
 
     async def _write(self) -> None:
+        busy = False
         while self._waiting:
+            if busy and len(self._waiting) < GROUP_EVENTS:
+                # Under load, the requests arriving meanwhile join this group: one commit
+                # for more of them. An event sent alone is not kept waiting.
+                await asyncio.sleep(LINGER_SECONDS)
             group, self._waiting = self._waiting[:GROUP_EVENTS], self._waiting[GROUP_EVENTS:]
+            busy = len(group) > 1
             try:
                 results: list[Result] = await apply_group(self._tx, [p for p, _ in group])
             except Exception as exc:  # every waiter hears of it; none is left hanging

@@ -288,6 +288,36 @@ async def test_event_for_unknown_case_is_409_then_accepted_on_redelivery(
     assert receipt is not None and receipt.event_type == missing_case_event["type"]
 
 
+async def test_events_sent_at_once_are_each_answered_for_themselves(api: Api) -> None:
+    """Events arriving together are committed together (`EventQueue`): a refusal among them
+    changes nothing of the others, a redelivery among them is a duplicate, and each request
+    hears its own answer."""
+    await api.accept(event("worker.upserted", worker("SW-1", roles=("social_worker",))))
+    refs = [f"C-{n}" for n in range(12)]
+    for ref in refs:
+        await api.accept(event("case.upserted", {**CIN, "ref": ref}, when=at(1)))
+
+    def allocation(ref: str) -> dict[str, Any]:
+        data = {"case_ref": ref, "worker_ref": "SW-1", "role": "lead"}
+        return event("allocation.started", data, when=at(2))
+
+    sent = [(allocation(ref), f"msg_{ref}") for ref in refs]
+    sent.insert(5, (allocation("C-404"), "msg_unknown"))
+    sent.insert(9, (allocation("C-3"), "msg_C-3"))
+    responses = await asyncio.gather(*(api.deliver(value, msg_id=i) for value, i in sent))
+    answers = [(r.status, await r.json()) for r in responses]
+
+    assert [status for status, _ in answers].count(409) == 1
+    assert answers[5][0] == 409 and "C-404" in answers[5][1]["message"]
+    duplicates = [a["duplicate"] for status, a in answers if status == 202]
+    assert len(duplicates) == len(refs) + 1 and duplicates.count(True) == 1
+    async with api.db.read() as session:
+        kept = set(await session.scalars(select(WebhookReceipt.webhook_id)))
+        held = await session.execute(text("SELECT count(*) FROM allocations WHERE to_date IS NULL"))
+        assert held.scalar_one() == len(refs)
+    assert "msg_unknown" not in kept and {f"msg_{ref}" for ref in refs} <= kept
+
+
 async def test_event_for_unknown_org_is_404_and_changes_nothing(api: Api) -> None:
     before = await snapshot(api.db)
     response = await api.deliver(event("case.upserted", CIN, org="nowhere"))
