@@ -291,7 +291,14 @@ _PERSON_BY_REF = _person_query(
     _people.org_id == bindparam("org_id"), _people.ref == bindparam("ref")
 )
 _PERSON_BY_ID = _person_query(_people.id == bindparam("person_id"))
-_PERSON_LOCKED = _PERSON_BY_REF.with_for_update(of=_PEOPLE)
+_asye = AsyeRecord.__table__.c
+_PERSON_LOCKED = (
+    _PERSON_BY_REF.add_columns(_asye.person_id.label("asye_of"))
+    .outerjoin(AsyeRecord.__table__, _asye.person_id == _people.id)
+    .with_for_update(of=_PEOPLE)
+)
+"""The person, locked, and whether they have an ASYE record: for most people an event
+names, that they have none is all `asye_worker` would have read."""
 _PERSON_ID = select(_people.id).where(
     _people.org_id == bindparam("org_id"), _people.ref == bindparam("ref")
 )
@@ -308,7 +315,10 @@ _PERSON_BY_CHAT = _person_query(
 
 
 async def _person(session: AsyncSession, query: Any, **params: Any) -> PersonRecord | None:
-    rows = await _rows(session, query, **params)
+    return _person_of(await _rows(session, query, **params))
+
+
+def _person_of(rows: Sequence[Any]) -> PersonRecord | None:
     if not rows:
         return None
     first = rows[0]
@@ -386,9 +396,12 @@ class People:
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         """`SELECT ... FOR UPDATE` (PostgreSQL); SQLite's write transaction already locks."""
-        person = await _person(self._s, _PERSON_LOCKED, org_id=org_id, ref=ref)
+        rows = await _rows(self._s, _PERSON_LOCKED, org_id=org_id, ref=ref)
+        person = _person_of(rows)
         if person is not None:
             self._locked[person.id] = person
+            if rows[0].asye_of is None:
+                self._workers[person.id] = None
         return person
 
     async def ensure(self, org_id: str, ref: str) -> int:
