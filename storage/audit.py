@@ -23,7 +23,7 @@ from handlers.audit import AuditRecord, JsonValue
 from handlers.ports import AuditRow, ChainProblem, Checkpoint
 from storage.inline_sqlite import Prepared, Statement
 from storage.models import AuditEntry, AuditHead, Organisation
-from storage.plain import plain_rows, plain_run
+from storage.plain import plain_rows, plain_run, plain_run_many
 
 GENESIS = "0" * 64
 
@@ -181,7 +181,7 @@ class AuditLog:
                 await plain_run(self._session, _NEW_HEAD, {"org_id": org_id, **moved})
             else:
                 await plain_run(self._session, _MOVE_HEAD, {"w_org": org_id, **moved})
-            await plain_run(self._session, _NEW_ENTRIES, *link.entries)
+            await plain_run_many(self._session, _NEW_ENTRIES, link.entries)
         return seqs
 
     async def head(self, org_id: str) -> Checkpoint | None:

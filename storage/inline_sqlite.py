@@ -379,5 +379,8 @@ class InlinePlain:
     async def rows(self, query: Any, params: Mapping[str, Any]) -> list[Any]:
         return prepared(self._prepared, query, params, self._dialect).rows(self._conn, params)
 
-    async def run(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> int:
-        return compiled(self._prepared, statement, params[0], self._dialect).run(self._conn, params)
+    async def run(self, statement: Any, params: Mapping[str, Any]) -> int:
+        return compiled(self._prepared, statement, params, self._dialect).run(self._conn, [params])
+
+    async def run_many(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> None:
+        compiled(self._prepared, statement, params[0], self._dialect).run(self._conn, params)

@@ -31,9 +31,14 @@ class Plain(Protocol):
         """The rows of a SELECT, or of a statement RETURNING rows."""
         ...
 
-    async def run(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> int:
-        """An INSERT, UPDATE or DELETE once per mapping (all with the same keys: the
-        columns it sets, and the bind parameters of its WHERE); the rows it changed."""
+    async def run(self, statement: Any, params: Mapping[str, Any]) -> int:
+        """An INSERT, UPDATE or DELETE (the columns it sets, and the bind parameters of its
+        WHERE); the rows it changed."""
+        ...
+
+    async def run_many(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> None:
+        """`run` once per mapping (all with the same keys), sent together where the driver
+        can (one round trip for a transaction's audit rows on PostgreSQL)."""
         ...
 
 
@@ -49,11 +54,12 @@ class CorePlain:
         found: Sequence[Any] = (await self._conn.execute(query, params)).all()
         return found
 
-    async def run(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> int:
-        changed = 0
+    async def run(self, statement: Any, params: Mapping[str, Any]) -> int:
+        return cast(CursorResult[Any], await self._conn.execute(statement, params)).rowcount
+
+    async def run_many(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> None:
         for one in params:
-            changed += (await self._conn.execute(statement, one)).rowcount
-        return changed
+            await self._conn.execute(statement, one)
 
 
 class AsyncpgPlain:
@@ -72,14 +78,16 @@ class AsyncpgPlain:
             found = await self._conn.fetch(statement.sql, *statement.args(params))
         return statement.made(found)
 
-    async def run(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> int:
-        found = compiled(self._prepared, statement, params[0], self._dialect)
-        changed = 0
+    async def run(self, statement: Any, params: Mapping[str, Any]) -> int:
+        found = compiled(self._prepared, statement, params, self._dialect)
         with _asyncpg_errors(found.sql):
-            for one in params:
-                status: str = await self._conn.execute(found.sql, *found.args(one))
-                changed += int(status.rsplit(" ", 1)[-1])
-        return changed
+            status: str = await self._conn.execute(found.sql, *found.args(params))
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def run_many(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> None:
+        found = compiled(self._prepared, statement, params[0], self._dialect)
+        with _asyncpg_errors(found.sql):
+            await self._conn.executemany(found.sql, [found.args(one) for one in params])
 
 
 _BUSY_STATES = {"40001", "40P01", "55P03", "57014"}
@@ -117,15 +125,27 @@ async def plain_rows(session: AsyncSession, query: Any, **params: Any) -> Sequen
     return (await session.execute(query, params)).all()
 
 
-async def plain_run(session: AsyncSession, statement: Any, *params: dict[str, Any]) -> int:
-    """An INSERT, UPDATE or DELETE built once, once per mapping of `params` (each with the
-    same keys), on the session's `Plain`; the rows it changed."""
+async def plain_run(session: AsyncSession, statement: Any, params: Mapping[str, Any]) -> int:
+    """An INSERT, UPDATE or DELETE built once, on the session's `Plain`; the rows it changed."""
     await _flushed(session)
     plain: Plain | None = session.info.get(PLAIN)
     if plain is not None:
         return await plain.run(statement, params)
-    results = [await session.execute(statement, p) for p in params]
-    return sum(cast(CursorResult[Any], r).rowcount for r in results)
+    return cast(CursorResult[Any], await session.execute(statement, params)).rowcount
+
+
+async def plain_run_many(
+    session: AsyncSession, statement: Any, params: Sequence[Mapping[str, Any]]
+) -> None:
+    """`plain_run` once per mapping (each with the same keys), sent together where the
+    driver can."""
+    await _flushed(session)
+    plain: Plain | None = session.info.get(PLAIN)
+    if plain is not None:
+        await plain.run_many(statement, params)
+        return
+    for one in params:
+        await session.execute(statement, one)
 
 
 async def _flushed(session: AsyncSession) -> None:
