@@ -195,9 +195,9 @@ class AuditLog:
         return None if row is None else Checkpoint(org_id, row.seq, row.hash, row.at)
 
     async def verify(self, checkpoints: Sequence[Checkpoint] = ()) -> tuple[ChainProblem, ...]:
-        await self.flush()
         """Walk every organisation's chain (every organisation has one from its creation),
         reporting the first break in each, and each checkpoint the chain no longer holds."""
+        await self.flush()
         heads = {h.org_id: h for h in await self._session.scalars(select(AuditHead))}
         orgs = sorted(
             set(heads)
