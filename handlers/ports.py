@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
+from policy import Breach, Case, Caseload, PolicyFile, Role, StaffRole, Worker
 
 if TYPE_CHECKING:
     from handlers.audit import AuditRecord
@@ -277,7 +277,7 @@ class NqswFacts:
 
     person: PersonRecord
     worker: Worker
-    caseload: tuple[Case, ...]
+    caseload: Caseload
     last_supervision: dt.date | None
 
 
@@ -442,7 +442,7 @@ class ReceiptsPort(Protocol):
 
 
 class AllocationsPort(Protocol):
-    async def caseload(self, person_id: int, on: dt.date) -> tuple[Case, ...]:
+    async def caseload(self, person_id: int, on: dt.date) -> Caseload:
         """Cases held on `on` (open allocations of cases not closed by then), with overrides."""
         ...
 

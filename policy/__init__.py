@@ -35,6 +35,7 @@ from policy.loader import lint_warnings, parse_policy
 from policy.presets import load_preset, preset_ids, preset_text
 from policy.requests import (
     Case,
+    Caseload,
     CaseloadRequest,
     DecisionRequest,
     Override,
@@ -65,6 +66,7 @@ __all__ = [
     "Breach",
     "Capacity",
     "Case",
+    "Caseload",
     "CaseloadFigures",
     "CaseloadRequest",
     "CompiledPolicy",

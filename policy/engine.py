@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from policy.clock import Pause, clock_rate, date_of_month, months_of_practice
 from policy.errors import InputError
 from policy.loader import unknown_message
-from policy.requests import Case, CaseloadRequest, DecisionRequest, Override, Worker
+from policy.requests import (
+    Case,
+    Caseload,
+    CaseloadRequest,
+    DecisionRequest,
+    Group,
+    Override,
+    Worker,
+)
 from policy.schema import (
     RESTRICTIVENESS,
     Cap,
@@ -266,8 +274,8 @@ def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
     proposal = request.proposal
     caseload = request.caseload
     _check_case(compiled, proposal, "proposal")
+    _check_caseload(compiled, caseload)
     tally = _tally(compiled, caseload, proposal.case_id)
-    others = tally.others
     standing = _standing(compiled, request.on, request.worker)
     role = proposal.role
 
@@ -303,7 +311,7 @@ def decide(compiled: CompiledPolicy, request: DecisionRequest) -> Decision:
         )
 
     for limit in compiled.limits:
-        effect, note = _limit_effect(limit, others, proposal)
+        effect, note = _limit_effect(limit, tally.replaced, caseload, proposal)
         wait = (
             AllowedFrom(None, (f"fewer than {limit.max_cases} such cases held",))
             if effect is not Outcome.ALLOW
@@ -443,7 +451,8 @@ class _Tally:
     """The caseload summed once, by role, with and without the proposal's own case
     (asking again for a case already held replaces it)."""
 
-    others: list[Case]
+    replaced: tuple[Case, ...]
+    """The proposal's own case as already held, if it is."""
     lead_children: int = 0
     co_children: int = 0
     lead_children_rest: int = 0
@@ -454,52 +463,30 @@ class _Tally:
     co_points_rest: float = 0.0
 
 
-def _tally(compiled: CompiledPolicy, caseload: tuple[Case, ...], proposal_id: str) -> _Tally:
-    """One pass over the caseload: the vocabulary check and every sum a cap needs.
-
-    Written with locals, not attribute updates: this loop is most of a decision's cost.
-    """
-    work_types, known_flags, points, lead_role = (
-        compiled.work_types,
-        compiled.flags,
-        compiled.points_of,
-        _LEAD,
-    )
-    others: list[Case] = []
-    keep = others.append
-    lead_c = co_c = lead_c_rest = co_c_rest = 0
-    lead_p = co_p = lead_p_rest = co_p_rest = 0.0
-    for case in caseload:
-        flags = case.flags
-        if case.work_type not in work_types or (flags and not flags <= known_flags):
-            _check_case(compiled, case, f"caseload[{caseload.index(case)}]")
-        children = case.children
+def _tally(compiled: CompiledPolicy, caseload: Caseload, proposal_id: str) -> _Tally:
+    """Every sum a cap needs, once per kind of case held."""
+    points = compiled.points_of
+    t = _Tally(caseload.held(proposal_id))
+    for group in caseload.groups.values():
+        case, n = group.case, len(group.ids)
         weight = 0.0 if points is None else points(case)
-        if case.case_id != proposal_id:
-            keep(case)
-            if case.role is lead_role:
-                lead_c_rest += children
-                lead_p_rest += weight
-            else:
-                co_c_rest += children
-                co_p_rest += weight
-        elif case.role is lead_role:
-            lead_c += children
-            lead_p += weight
+        if case.role is _LEAD:
+            t.lead_children += case.children * n
+            t.lead_points += weight * n
         else:
-            co_c += children
-            co_p += weight
-    return _Tally(
-        others,
-        lead_c + lead_c_rest,
-        co_c + co_c_rest,
-        lead_c_rest,
-        co_c_rest,
-        lead_p + lead_p_rest,
-        co_p + co_p_rest,
-        lead_p_rest,
-        co_p_rest,
-    )
+            t.co_children += case.children * n
+            t.co_points += weight * n
+    t.lead_children_rest, t.co_children_rest = t.lead_children, t.co_children
+    t.lead_points_rest, t.co_points_rest = t.lead_points, t.co_points
+    for case in t.replaced:
+        weight = 0.0 if points is None else points(case)
+        if case.role is _LEAD:
+            t.lead_children_rest -= case.children
+            t.lead_points_rest -= weight
+        else:
+            t.co_children_rest -= case.children
+            t.co_points_rest -= weight
+    return t
 
 
 def _caps(
@@ -597,10 +584,13 @@ def _limit_counts(limit: Limit, case: Case) -> bool:
     return _selects(limit.applies_to, case) and (case.role is _LEAD or limit.co_work_counts)
 
 
-def _limit_effect(limit: Limit, others: list[Case], proposal: Case) -> tuple[Outcome, str | None]:
+def _limit_effect(
+    limit: Limit, replaced: tuple[Case, ...], caseload: Caseload, proposal: Case
+) -> tuple[Outcome, str | None]:
     if not _limit_counts(limit, proposal):
         return Outcome.ALLOW, None
-    held = sum(1 for c in others if _limit_counts(limit, c))
+    held = sum(len(g.ids) for g in caseload.groups.values() if _limit_counts(limit, g.case))
+    held -= sum(1 for c in replaced if _limit_counts(limit, c))
     note = f"{held + 1} of at most {limit.max_cases} such cases after this allocation"
     if held + 1 <= limit.max_cases:
         return Outcome.ALLOW, note
@@ -641,11 +631,11 @@ def capacity(compiled: CompiledPolicy, request: CaseloadRequest) -> Capacity:
     return _capacity(compiled, _standing(compiled, request.on, request.worker), request.caseload)
 
 
-def _capacity(
-    compiled: CompiledPolicy, standing: _Standing, caseload: tuple[Case, ...]
-) -> Capacity:
+def _capacity(compiled: CompiledPolicy, standing: _Standing, caseload: Caseload) -> Capacity:
     held = {unit: (total, value) for unit, total, value in _held(compiled, standing, caseload)}
-    lead_children = float(sum(c.children for c in caseload if c.role is Role.LEAD))
+    lead_children = float(
+        sum(g.case.children * len(g.ids) for g in caseload.groups.values() if g.case.role is _LEAD)
+    )
     children, children_cap = held.get("children", (lead_children, None))
     points, points_cap = held.get("points", (0.0, None))
     return Capacity(
@@ -703,10 +693,11 @@ DETAIL_LENGTH = 400
 """A breach's detail is one line a person reads; `case_ids` lists every case."""
 
 
-def _listing(items: list[str]) -> str:
+def _listing(count: int, items: Iterator[str]) -> str:
+    """The first of `count` items that fit, then how many more: only those shown are made."""
     shown: list[str] = []
     for i, item in enumerate(items):
-        rest = len(items) - i
+        rest = count - i
         if len("; ".join([*shown, item])) + len(f"; and {rest} more") > DETAIL_LENGTH and shown:
             return "; ".join(shown) + f"; and {rest} more"
         shown.append(item[:DETAIL_LENGTH])
@@ -714,35 +705,32 @@ def _listing(items: list[str]) -> str:
 
 
 def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach, ...]:
-    _check_caseload(compiled, request.caseload)
+    caseload = request.caseload
+    _check_caseload(compiled, caseload)
     standing = _standing(compiled, request.on, request.worker)
     found: list[Breach] = []
     # One breach per rule, naming every case that breaks it (the store keeps one open
-    # breach per worker and rule).
-    by_gate: dict[str, tuple[Gate, list[Case], Outcome]] = {}
-    # What a gate says depends on the case's kind and role, not on the case: a caseload of
-    # 1,500 has a handful of each, and asking once per case was most of this function's cost.
-    gates: dict[tuple[str, frozenset[str], bool], tuple[Gate, ...]] = {}
-    effects: dict[tuple[str, Role], Outcome] = {}
-    for case in request.caseload:
-        kind = (case.work_type, case.flags, case.external)
-        applicable = gates.get(kind)
-        if applicable is None:
-            applicable = gates[kind] = tuple(_applicable(compiled, case))
-        for gate in applicable:
+    # breach per worker and rule). What a gate says depends on a case's kind, never on the
+    # case, so each kind is asked once.
+    by_gate: dict[str, tuple[Gate, list[Group], Outcome]] = {}
+    for group in caseload.groups.values():
+        case = group.case
+        for gate in _applicable(compiled, case):
             if gate.id in case.overrides:
                 continue
-            effect = effects.get((gate.id, case.role))
-            if effect is None:
-                effect, _ = _gate_effect(gate, case.role, standing, compiled.names)
-                effects[gate.id, case.role] = effect
+            effect, _ = _gate_effect(gate, case.role, standing, compiled.names)
             if effect is Outcome.ALLOW:
                 continue
-            _, cases, worst = by_gate.setdefault(gate.id, (gate, [], effect))
-            cases.append(case)
+            _, groups, worst = by_gate.setdefault(gate.id, (gate, [], effect))
+            groups.append(group)
             if RESTRICTIVENESS[effect] > RESTRICTIVENESS[worst]:
-                by_gate[gate.id] = (gate, cases, effect)
-    for gate, cases, worst in by_gate.values():
+                by_gate[gate.id] = (gate, groups, effect)
+    rank = {gate.id: i for i, gate in enumerate(compiled.policy.gates)}
+    for gate, groups, worst in sorted(
+        by_gate.values(),
+        # As a reader meets them: by the first case each names, then in the policy's order.
+        key=lambda found: (min(caseload.position(g.ids[0]) for g in found[1]), rank[found[0].id]),
+    ):
         if gate.remedy:
             remedy = gate.remedy
         elif worst is Outcome.CO_WORK:
@@ -751,22 +739,23 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
             remedy = (
                 "Reallocate to a non-ASYE social worker; the NQSW may not work on this case yet."
             )
-        detail = _listing(
-            [
-                f"{c.case_id} ({compiled.names.get(c.work_type, c.work_type)}) held as "
-                + ("lead" if c.role is Role.LEAD else "co-worker")
-                for c in cases
-            ]
-        )
-        found.append(
-            Breach(
-                gate.id, gate.clause, gate.summary, detail, remedy, tuple(c.case_id for c in cases)
-            )
-        )
+        ids = caseload.ids_of(groups)
+        held = {
+            g: f" ({compiled.names.get(g.case.work_type, g.case.work_type)}) held as "
+            + ("lead" if g.case.role is Role.LEAD else "co-worker")
+            for g in groups
+        }
+        shown = (case_id + held[g] for case_id, g in caseload.cases_of(groups))
+        detail = _listing(len(ids), shown)
+        found.append(Breach(gate.id, gate.clause, gate.summary, detail, remedy, ids))
     for cap, unit, weigh in _cap_weighers(compiled):
         value, _ = _cap_value(compiled, cap, standing, unit)
-        counted = [c for c in request.caseload if cap.id not in c.overrides and weigh(c) > 0]
-        total = round(sum(weigh(c) for c in counted), 2)
+        counted = [
+            g
+            for g in caseload.groups.values()
+            if cap.id not in g.case.overrides and weigh(g.case) > 0
+        ]
+        total = round(sum(weigh(g.case) * len(g.ids) for g in counted), 2)
         if value is not None and total > value:
             found.append(
                 Breach(
@@ -776,22 +765,25 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
                     f"{_num(total)} {unit} against a cap of {_num(value)}",
                     cap.remedy
                     or f"Reduce the caseload by {_num(round(total - value, 2))} {unit}: reallocate cases to non-ASYE social workers.",
-                    tuple(c.case_id for c in counted),
+                    caseload.ids_of(counted),
                 )
             )
     for limit in compiled.limits:
         counted = [
-            c for c in request.caseload if _limit_counts(limit, c) and limit.id not in c.overrides
+            g
+            for g in caseload.groups.values()
+            if _limit_counts(limit, g.case) and limit.id not in g.case.overrides
         ]
-        if len(counted) > limit.max_cases:
+        held_cases = sum(len(g.ids) for g in counted)
+        if held_cases > limit.max_cases:
             found.append(
                 Breach(
                     limit.id,
                     limit.clause,
                     limit.summary,
-                    f"{len(counted)} such cases against a limit of {limit.max_cases}",
+                    f"{held_cases} such cases against a limit of {limit.max_cases}",
                     limit.remedy or "Reallocate the cases over the limit.",
-                    tuple(c.case_id for c in counted),
+                    caseload.ids_of(counted),
                 )
             )
     return tuple(found)
@@ -801,12 +793,13 @@ _Weigh = Callable[[Case], float]
 
 
 def _held(
-    compiled: CompiledPolicy, standing: _Standing, caseload: tuple[Case, ...]
+    compiled: CompiledPolicy, standing: _Standing, caseload: Caseload
 ) -> Iterator[tuple[str, float, float | None]]:
     """Each cap in force: its unit, the caseload's total against it, and its value."""
+    groups = caseload.groups.values()
     for cap, unit, weigh in _cap_weighers(compiled):
         value, _ = _cap_value(compiled, cap, standing, unit)
-        yield unit, round(sum(weigh(c) for c in caseload), 2), value
+        yield unit, round(sum(weigh(g.case) * len(g.ids) for g in groups), 2), value
 
 
 def _cap_weighers(compiled: CompiledPolicy) -> Iterator[tuple[Cap, str, _Weigh]]:
@@ -831,12 +824,17 @@ def _cap_weighers(compiled: CompiledPolicy) -> Iterator[tuple[Cap, str, _Weigh]]
 # --- input checks against the policy's vocabulary --------------------------------------
 
 
-def _check_caseload(compiled: CompiledPolicy, caseload: tuple[Case, ...]) -> None:
-    """Names the first case the policy's vocabulary does not cover; quick when all are known."""
+def _check_caseload(compiled: CompiledPolicy, caseload: Caseload) -> None:
+    """Names the first case the policy's vocabulary does not cover: each kind is checked once."""
     work_types, flags = compiled.work_types, compiled.flags
-    for i, case in enumerate(caseload):
-        if case.work_type not in work_types or not case.flags <= flags:
-            _check_case(compiled, case, f"caseload[{i}]")
+    unknown = [
+        g.case
+        for g in caseload.groups.values()
+        if g.case.work_type not in work_types or not g.case.flags <= flags
+    ]
+    if unknown:
+        first = min(caseload.index(case) for case in unknown)
+        _check_case(compiled, caseload[first], f"caseload[{first}]")
 
 
 def _check_case(compiled: CompiledPolicy, case: Case, where: str) -> None:

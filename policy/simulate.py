@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from policy.engine import Breach, Capacity, CompiledPolicy, breaches, entitlements
-from policy.requests import CaseloadRequest
+from policy.requests import Caseload, CaseloadRequest
 
 
 class Movement(StrEnum):
@@ -75,7 +75,7 @@ def judge(compiled: CompiledPolicy, request: CaseloadRequest) -> Judgement:
     fitted = CaseloadRequest(
         on=request.on,
         worker=dataclasses.replace(worker, agreements=agreements),
-        caseload=tuple(
+        caseload=Caseload(
             dataclasses.replace(c, flags=c.flags & compiled.flags) for c in request.caseload
         ),
     )

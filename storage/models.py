@@ -121,6 +121,9 @@ class Person(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    caseload_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    """Moved on by the database's own triggers whenever the person's caseload may have
+    changed (migration 0008): a caseload kept in memory is good while this stands still."""
 
 
 class PersonRole(Base):
@@ -214,6 +217,7 @@ class Allocation(Base):
             postgresql_where=text("to_date IS NULL"),
         ),
         Index("ix_allocations_person_id", "person_id"),
+        Index("ix_allocations_case_id", "case_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

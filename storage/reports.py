@@ -22,7 +22,7 @@ from handlers.ports import (
     PersonRecord,
     ReportPicture,
 )
-from policy import StaffRole, Worker
+from policy import Caseload, StaffRole, Worker
 from policy.requests import parse_pause
 from storage.models import (
     Allocation,
@@ -153,7 +153,7 @@ class Reports:
                     reviews_passed=frozenset(r.month for r in passed.get(p.id, ())),
                     agreements=frozenset(r.agreement for r in agreed.get(p.id, ())),
                 ),
-                caseload=tuple(
+                caseload=Caseload(
                     held_case(r, stored_keys(r.flags), stored_keys(r.overrides))
                     for r in held.get(p.id, ())
                 ),

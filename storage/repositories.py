@@ -58,7 +58,7 @@ from handlers.ports import (
     TeamRecord,
     TokenRecord,
 )
-from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
+from policy import Breach, Case, Caseload, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
 from storage.audit import AuditLog, SqliteAppender
 from storage.cohorts import Cohorts
@@ -293,11 +293,11 @@ _PERSON_BY_REF = _person_query(
 _PERSON_BY_ID = _person_query(_people.id == bindparam("person_id"))
 _asye = AsyeRecord.__table__.c
 _PERSON_LOCKED = (
-    _PERSON_BY_REF.add_columns(_asye.person_id.label("asye_of"))
+    _PERSON_BY_REF.add_columns(_asye.person_id.label("asye_of"), _people.caseload_version)
     .outerjoin(AsyeRecord.__table__, _asye.person_id == _people.id)
     .with_for_update(of=_PEOPLE)
 )
-"""The person, locked, and whether they have an ASYE record: for most people an event
+"""The person, locked, their caseload's version, and whether they have an ASYE record: for most people an event
 names, that they have none is all `asye_worker` would have read."""
 _PERSON_ID = select(_people.id).where(
     _people.org_id == bindparam("org_id"), _people.ref == bindparam("ref")
@@ -341,8 +341,9 @@ class People:
     reads a worker's record for its decision and again for the breaches after it.
     """
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, kept: _Kept) -> None:
         self._s = session
+        self._kept = kept
         self._workers: dict[int, Worker | None] = {}
         self._locked: dict[int, PersonRecord] = {}
 
@@ -400,6 +401,7 @@ class People:
         person = _person_of(rows)
         if person is not None:
             self._locked[person.id] = person
+            self._kept.locked(person.id, rows[0].caseload_version)
             if rows[0].asye_of is None:
                 self._workers[person.id] = None
         return person
@@ -675,43 +677,101 @@ def _held(row: Any) -> Case:
     return held_case(row, stored_keys(row.flags), stored_keys(row.overrides))
 
 
-def _by_ref(cases: Iterable[Case]) -> tuple[Case, ...]:
+def _by_ref(cases: Iterable[Case]) -> Caseload:
     """A caseload's one order, the same whichever database and collation it came from, and
     whether it was read or kept up to date in memory (`_Kept`)."""
-    return tuple(sorted(cases, key=attrgetter("case_id")))
+    return Caseload(sorted(cases, key=attrgetter("case_id")))
+
+
+class KnownCaseloads:
+    """Caseloads this process has read or written, each with the version the database gave
+    that person's caseload then (`Person.caseload_version`, moved on by the database's own
+    triggers): a worker holding 1,500 cases is not read again for each event about them.
+    One caseload per person, and at most `KEPT` people."""
+
+    KEPT = 4096
+
+    def __init__(self) -> None:
+        self._by_person: dict[int, tuple[int, dt.date, Caseload]] = {}
+
+    def get(self, person_id: int, version: int, on: dt.date) -> Caseload | None:
+        known = self._by_person.get(person_id)
+        if known is None or known[0] != version or known[1] != on:
+            return None
+        return known[2]
+
+    def put(self, person_id: int, version: int, on: dt.date, caseload: Caseload) -> None:
+        self._by_person.pop(person_id, None)
+        if len(self._by_person) >= self.KEPT:
+            del self._by_person[next(iter(self._by_person))]  # the one kept longest
+        self._by_person[person_id] = (version, on, caseload)
 
 
 @dataclass(slots=True)
 class _Kept:
     """What one transaction read and will need again, kept up to date by its own writes:
     an allocation event decides on the worker's caseload and then re-checks their
-    breaches on the caseload with the new case, and a large caseload is not read twice."""
+    breaches on the caseload with the new case, and a large caseload is not read twice.
+    Once the transaction has committed, the caseloads of the people it locked go to the
+    process's `KnownCaseloads` for the transactions after it (`committed`)."""
 
+    known: KnownCaseloads = field(default_factory=KnownCaseloads)
     cases: dict[int, CaseRecord] = field(default_factory=dict)
-    caseloads: dict[tuple[int, dt.date], tuple[Case, ...]] = field(default_factory=dict)
+    caseloads: dict[tuple[int, dt.date], Caseload] = field(default_factory=dict)
+    versions: dict[int, int] = field(default_factory=dict)
+    """The caseload version of each person this transaction locked, as its own writes
+    have moved it (each allocation started or ended moves it by one)."""
     new_cases: set[tuple[str, str]] = field(default_factory=set)
     """Cases this transaction created that nobody holds yet: an extract's new case does
     not ask who holds it."""
 
+    def caseload(self, person_id: int, on: dt.date) -> Caseload | None:
+        kept = self.caseloads.get((person_id, on))
+        version = self.versions.get(person_id)
+        if kept is None and version is not None:
+            kept = self.known.get(person_id, version, on)
+            if kept is not None:
+                self.caseloads[person_id, on] = kept
+        return kept
+
+    def locked(self, person_id: int, version: int) -> None:
+        """A caseload read before its person was locked may be older than the version the
+        lock read (PostgreSQL reads each statement afresh): it is read again."""
+        if self.versions.get(person_id) != version:
+            self.forget_caseloads(person_id)
+        self.versions[person_id] = version
+
     def forget_caseloads(self, person_id: int | None = None) -> None:
-        """Every worker's (a case changed), or one's."""
+        """Every worker's (a case changed: the database moved its holders' versions), or
+        one's (an allocation of theirs ended)."""
         if person_id is None:
             self.caseloads.clear()
+            self.versions.clear()
             return
+        if person_id in self.versions:
+            self.versions[person_id] += 1
         for key in [k for k in self.caseloads if k[0] == person_id]:
             del self.caseloads[key]
+
+    def committed(self) -> None:
+        for (person_id, on), caseload in self.caseloads.items():
+            version = self.versions.get(person_id)
+            if version is not None:
+                self.known.put(person_id, version, on, caseload)
 
     def started(
         self, case_id: int, person_id: int, role: Role, on: dt.date, overrides: frozenset[str]
     ) -> None:
         self.new_cases.clear()
+        if person_id in self.versions:
+            self.versions[person_id] += 1
         case = self.cases.get(case_id)
         for key in [k for k in self.caseloads if k[0] == person_id]:
             held, day = self.caseloads[key], key[1]
-            if case is None or any(c.case_id == case.ref for c in held):
+            if case is None or held.held(case.ref):
                 del self.caseloads[key]  # unknown here, or a second allocation of it: read again
             elif on <= day and (case.closed_on is None or case.closed_on > day):
-                self.caseloads[key] = _by_ref((*held, case.as_policy_case(role, overrides)))
+                self.caseloads[key] = held.with_case(case.as_policy_case(role, overrides))
 
 
 _CASE_STATE = select(
@@ -839,8 +899,8 @@ class Allocations:
         self._s = session
         self._kept = kept
 
-    async def caseload(self, person_id: int, on: dt.date) -> tuple[Case, ...]:
-        kept = self._kept.caseloads.get((person_id, on))
+    async def caseload(self, person_id: int, on: dt.date) -> Caseload:
+        kept = self._kept.caseload(person_id, on)
         if kept is None:
             rows = await _rows(self._s, _CASELOAD, person_id=person_id, on=on)
             kept = self._kept.caseloads[person_id, on] = _by_ref(map(_held, rows))
@@ -1258,13 +1318,15 @@ class Channels:
 class Store:
     """Every repository over one session; satisfies `handlers.ports.UnitOfWork`."""
 
-    def __init__(self, session: AsyncSession, orgs: dict[str, OrgRecord]) -> None:
+    def __init__(
+        self, session: AsyncSession, orgs: dict[str, OrgRecord], known: KnownCaseloads
+    ) -> None:
         self.session = session
+        self.kept = kept = _Kept(known)
         self.orgs = Organisations(session, orgs)
         self.teams = Teams(session)
-        self.people = People(session)
+        self.people = People(session, kept)
         self.directory = Directory(session)
-        kept = _Kept()
         self.cases = Cases(session, kept)
         self.allocations = Allocations(session, kept)
         self.breaches = Breaches(session)
@@ -1302,6 +1364,7 @@ class Storage:
         self._audit_queue: list[_Appending] = []
         self._audit_writer: asyncio.Task[None] | None = None
         self._orgs: dict[str, OrgRecord] = {}
+        self._caseloads = KnownCaseloads()
         self._sqlite_audit = None if db.sqlite_writer is None else SqliteAppender(db.engine.dialect)
 
     async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
@@ -1342,15 +1405,16 @@ class Storage:
         `urgent`: someone is waiting for it in chat; it goes ahead of queued webhooks."""
         with storage_errors():
             async with self.db.write(urgent) as session:
-                store = Store(session, self._orgs)
+                store = Store(session, self._orgs, self._caseloads)
                 yield store
                 await store.audit.flush()
+            store.kept.committed()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Store]:
         with storage_errors():
             async with self.db.read() as session:
-                yield Store(session, self._orgs)
+                yield Store(session, self._orgs, self._caseloads)
 
     async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
         failures = 0

@@ -48,7 +48,7 @@ from handlers.ports import (
     Transactions,
     UnitOfWork,
 )
-from policy import Breach, Case, PolicyFile, Role, StaffRole, Worker
+from policy import Breach, Caseload, PolicyFile, Role, StaffRole, Worker
 from policy.requests import parse_pause
 
 PLACEHOLDER_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -412,7 +412,7 @@ class FakeAllocations:
     def __init__(self, state: FakeState) -> None:
         self._db = state
 
-    async def caseload(self, person_id: int, on: dt.date) -> tuple[Case, ...]:
+    async def caseload(self, person_id: int, on: dt.date) -> Caseload:
         cases = {row.value.id: row.value for row in self._db.cases.values()}
         held = [
             (cases[a.case_id], a)
@@ -421,7 +421,7 @@ class FakeAllocations:
             and a.from_date <= on
             and (a.to_date is None or a.to_date > on)
         ]
-        return tuple(
+        return Caseload(
             case.as_policy_case(a.role, a.overrides)
             for case, a in sorted(held, key=lambda pair: pair[0].ref)
             if case.closed_on is None or case.closed_on > on

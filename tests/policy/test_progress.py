@@ -8,6 +8,7 @@ import pytest
 
 from policy import (
     Case,
+    Caseload,
     DecisionRequest,
     Role,
     StaffRole,
@@ -89,7 +90,7 @@ def request(
     return DecisionRequest(
         on=ON,
         worker=stoke_worker(reviews_passed=reviews),
-        caseload=caseload,
+        caseload=Caseload(caseload),
         proposal=Case(case_id="C-1", work_type=work_type, children=children, role=Role.LEAD),
     )
 

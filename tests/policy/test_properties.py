@@ -20,6 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy import (
+    Caseload,
+    CaseloadRequest,
     CompiledPolicy,
     Decision,
     breaches,
@@ -380,3 +382,32 @@ def test_the_approvers_found_are_exactly_the_roles_whose_override_allows(
             and v.decide().outcome is not Outcome.ALLOW
         )
         assert override_roles(v.compiled, request, v.decide()) == every
+
+
+@EVERY_PRESET
+@PROPERTY
+@given(data=st.data())
+def test_a_caseload_grown_case_by_case_answers_as_one_read_at_once(
+    policy_id: str, data: st.DataObject
+) -> None:
+    """Storage grows a worker's caseload with `with_case` after each allocation instead of
+    grouping it again: the decision and the breaches must not tell the two apart, and each
+    breach names its cases in the caseload's order."""
+    s = data.draw(scenarios(policy_id), label="scenario")
+    request = parse_decision_request(s.wire())
+    shuffled = data.draw(st.permutations(request.caseload), label="order of arrival")
+    grown = Caseload()
+    for case in shuffled:
+        grown = grown.with_case(case)
+    made = Caseload(sorted(request.caseload, key=lambda c: c.case_id))
+    assert grown == made and grown.ids == made.ids
+    assert {k: g.ids for k, g in grown.groups.items()} == {k: g.ids for k, g in made.groups.items()}
+    as_grown = replace(request, caseload=grown)
+    assert decision_json(decide(s.compiled, as_grown)) == decision_json(
+        decide(s.compiled, replace(request, caseload=made))
+    )
+    held = CaseloadRequest(on=s.on, worker=request.worker, caseload=grown)
+    found = breaches(s.compiled, held)
+    assert found == breaches(s.compiled, replace(held, caseload=made))
+    for breach in found:
+        assert list(breach.case_ids) == [i for i in made.ids if i in set(breach.case_ids)]

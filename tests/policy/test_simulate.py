@@ -11,6 +11,7 @@ from functools import cache
 
 from policy import (
     Case,
+    Caseload,
     CaseloadRequest,
     CompiledPolicy,
     Role,
@@ -37,7 +38,7 @@ def draft(extra: str) -> CompiledPolicy:
 
 
 def request(*cases: Case, worker: Worker = WORKER) -> CaseloadRequest:
-    return CaseloadRequest(on=ON, worker=worker, caseload=cases)
+    return CaseloadRequest(on=ON, worker=worker, caseload=Caseload(cases))
 
 
 def case(ref: str, work_type: str, children: int, **more: object) -> Case:

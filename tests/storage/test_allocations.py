@@ -15,7 +15,7 @@ from handlers.audit import AuditRecord
 from handlers.breaches import refresh_breaches
 from handlers.errors import AlreadyAllocated, ApproverLacksRole, UnknownCase, UnknownPerson
 from handlers.ports import Source
-from policy import Case, Outcome, Role, StaffRole
+from policy import Caseload, Outcome, Role, StaffRole
 from storage.models import Allocation, AuditEntry
 from storage.repositories import Storage, Store
 from tests.conftest import T0
@@ -180,7 +180,7 @@ class _SlowCaseloads:
         async with self._storage.write(urgent) as uow:
             read = uow.allocations.caseload
 
-            async def slow(person_id: int, on: dt.date) -> tuple[Case, ...]:
+            async def slow(person_id: int, on: dt.date) -> Caseload:
                 caseload = await read(person_id, on)
                 await asyncio.sleep(0.2)
                 return caseload

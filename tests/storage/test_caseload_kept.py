@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime as dt
 
 from handlers.ports import Source
-from policy import Role, StaffRole
-from storage.repositories import Storage, Store
+from policy import Caseload, Role, StaffRole
+from storage.db import Database
+from storage.repositories import KnownCaseloads, Storage, Store
 from tests.conftest import T0
 
 DAYS = [dt.date(2025, 3, d) for d in (1, 3, 5, 7)]
@@ -34,7 +35,7 @@ async def test_kept_caseloads_match_the_database_after_each_write(
         cases = {ref: await s.cases.get(org, ref) for ref in ("C-0", "C-1", "C-2")}
 
         async def same_as_read(step: str) -> None:
-            afresh = Store(s.session, {})
+            afresh = Store(s.session, {}, KnownCaseloads())
             for day in DAYS:
                 kept = await s.allocations.caseload(nq.id, day)
                 assert kept == await afresh.allocations.caseload(nq.id, day), (step, day)
@@ -71,3 +72,70 @@ async def test_kept_caseloads_match_the_database_after_each_write(
         await same_as_read("a held case closed")
         await start("C-1", DAYS[3], Role.LEAD, frozenset())
         await same_as_read("a case started on the last day")
+
+
+async def test_a_caseload_is_read_again_only_once_the_database_has_moved_it(
+    db: Database, org: str
+) -> None:
+    """Caseloads outlive their transaction (`KnownCaseloads`) while the person's version
+    stands still; a change made elsewhere (another replica, here a second `Storage`) moves
+    it through the database's own triggers, whatever the kind of change."""
+    here, elsewhere = Storage(db), Storage(db)
+    day = DAYS[1]
+    async with elsewhere.write() as s:
+        for n in range(4):
+            await s.cases.upsert(
+                org, f"C-{n}", work_type="child_in_need", children=1, occurred_at=T0
+            )
+        await s.people.ensure(org, "NQ-1")
+
+    async def allocate(storage: Storage, ref: str) -> Caseload:
+        """The caseload the allocating transaction ends with, kept up to date by its write."""
+        async with storage.write() as s:
+            person = await s.people.lock(org, "NQ-1")
+            pair = await s.allocations.latest(org, ref, person.id) if person else None
+            assert person is not None and pair is not None
+            await s.allocations.caseload(person.id, day)
+            await s.allocations.start(
+                case_id=pair[0].id,
+                person_id=person.id,
+                role=Role.LEAD,
+                on=DAYS[0],
+                source=Source.WEBHOOK,
+                overrides=frozenset(),
+                occurred_at=T0,
+            )
+            return await s.allocations.caseload(person.id, day)
+
+    async def held_here() -> Caseload:
+        async with here.write() as s:
+            person = await s.people.lock(org, "NQ-1")
+            assert person is not None
+            kept = await s.allocations.caseload(person.id, day)
+        async with Storage(db).read() as s:
+            assert kept == await s.allocations.caseload(person.id, day)
+        return kept
+
+    first = await allocate(here, "C-0")
+    assert [c.case_id for c in first] == ["C-0"]
+    assert await held_here() is first, "only this replica's own write moved it: not read again"
+    assert await held_here() is first
+
+    await allocate(elsewhere, "C-1")
+    assert [c.case_id for c in await held_here()] == ["C-0", "C-1"]
+    async with elsewhere.write() as s:
+        await s.cases.upsert(
+            org, "C-1", work_type="child_in_need", children=3, occurred_at=T0 + dt.timedelta(1)
+        )
+    assert [c.children for c in await held_here()] == [1, 3]
+    async with elsewhere.write() as s:
+        c0 = await s.cases.get(org, "C-0")
+        person = await s.people.get(org, "NQ-1")
+        assert c0 is not None and person is not None
+        await s.allocations.end(c0.id, person.id, DAYS[0], T0 + dt.timedelta(1))
+    assert [c.case_id for c in await held_here()] == ["C-1"]
+    async with elsewhere.write() as s:
+        await s.cases.close(org, "C-1", DAYS[0], T0 + dt.timedelta(2))
+    assert await held_here() == ()
+    last = await allocate(here, "C-2")
+    assert [c.case_id for c in last] == ["C-2"] and await held_here() is last
