@@ -980,10 +980,16 @@ _SET_BREACH = update(_BREACHES).where(_breaches.id == bindparam("w_id"))
 class Breaches:
     """At most one unresolved (open or acknowledged) breach per (person, rule); a resolved
     one keeps its history. Changes to one breach lock its row first (PostgreSQL), so two
-    replicas acting on it at once take turns and the second sees what the first did."""
+    replicas acting on it at once take turns and the second sees what the first did.
+
+    A worker's unresolved breaches, once reconciled, are remembered for the rest of the
+    transaction as its own writes left them: a group of events for one worker reads the
+    breach that names all of a large caseload once, not once per event. Acknowledging,
+    resolving or escalating one forgets them all."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
+        self._unresolved: dict[int, list[Any]] = {}
 
     async def open_for(self, person_id: int) -> tuple[Breach, ...]:
         return tuple(
@@ -1009,11 +1015,14 @@ class Breaches:
     ) -> tuple[BreachChange, ...]:
         """Open what is newly found (unless a person resolved the rule's latest breach over
         the same cases), refresh what is still found, resolve what is gone."""
-        unresolved = await _rows(self._s, _UNRESOLVED_OF, person_id=person_id)
+        unresolved = self._unresolved.pop(person_id, None)
+        if unresolved is None:
+            unresolved = list(await _rows(self._s, _UNRESOLVED_OF, person_id=person_id))
         current = {row.rule_id: row for row in unresolved}
         new = [b.rule for b in found if b.rule not in current]
         set_aside = await self._set_aside(person_id, new) if new else {}
         opened: list[BreachChange] = []
+        kept: list[Any] = []
         for breach in found:
             row = current.pop(breach.rule, None)
             if row is not None:
@@ -1024,11 +1033,15 @@ class Breaches:
                 }
                 if _differs(row, values):
                     await _run(self._s, _SET_BREACH, {**values, "w_id": row.id})
+                    row = row._replace(**values)
+                kept.append(row)
             elif set_aside.get(breach.rule) != set(breach.case_ids):
                 (added,) = await _rows(
                     self._s, _NEW_BREACH, **opened_breach(org_id, person_id, breach, at)
                 )
                 opened.append(BreachChange("opened", breach, added.id))
+        if not opened:  # a row just opened is not at hand: read them again next time
+            self._unresolved[person_id] = kept
         for row in current.values():
             await _run(
                 self._s, _SET_BREACH, {"status": "resolved", "resolved_at": at, "w_id": row.id}
@@ -1039,6 +1052,7 @@ class Breaches:
 
     async def _locked(self, breach_id: int) -> BreachRow | None:
         """The breach, locked until the transaction ends and read afresh."""
+        self._unresolved.clear()
         return await self._s.scalar(
             select(BreachRow)
             .where(BreachRow.id == breach_id)

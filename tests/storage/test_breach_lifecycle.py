@@ -185,3 +185,22 @@ async def test_one_unresolved_breach_per_person_and_rule_in_the_schema(
             s.session.add(row("open"))
     async with storage.write() as s:  # any number of resolved ones
         s.session.add_all([row("resolved"), row("resolved")])
+
+
+async def test_one_transaction_reconciling_a_worker_again_sees_its_own_writes(
+    tx: Transactions, acme: str
+) -> None:
+    """A group of events for one worker reconciles their breaches once per event in one
+    transaction, from what the transaction remembers rather than a read each time: that
+    memory must follow its own writes, and forget them when a breach is resolved by hand."""
+    nq, tm = await _people(tx, acme)
+    (opened,) = await _reconcile(tx, acme, nq, cap("C-1", "C-2"))
+    async with tx.write() as uow:
+        for detail in ("5 children, cap 3", "4 children, cap 3"):
+            found = [cap("C-1", "C-2", detail=detail)]
+            assert await uow.breaches.reconcile(acme, nq, found, T0) == ()
+        assert await uow.breaches.open_for(nq) == (cap("C-1", "C-2"),)
+        assert await uow.breaches.resolve(opened[2], tm, "Moved a case", T0 + HOUR) is not None
+        (again,) = await uow.breaches.reconcile(acme, nq, [cap("C-1", "C-2", "C-3")], T0 + HOUR)
+        assert (again.change, again.breach) == ("opened", cap("C-1", "C-2", "C-3"))
+    assert (await _get(tx, opened[2])).status == "resolved"
