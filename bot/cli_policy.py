@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from bot.policy_source import read_policy
+from bot.policy_source import read_policy, read_text
 from policy import (
     CompiledPolicy,
     InputError,
@@ -249,7 +249,7 @@ def explain_policy(ref: str, console: Console) -> int:
 def test_policy(path: str) -> int:
     file = Path(path)
     try:
-        suite = parse_suite(file.read_text("utf-8"), path)
+        suite = parse_suite(read_text(file), path)
         target = file.parent / suite.policy
         compiled = compile_policy(read_policy(str(target) if target.is_file() else suite.policy)[0])
     except OSError as exc:

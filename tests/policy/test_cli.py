@@ -381,6 +381,19 @@ def test_lint_names_file_line_and_field_of_a_typo(tmp_path: Path) -> None:
     assert "unknown key" in message
 
 
+@pytest.mark.parametrize("command", ["lint", "test"])
+def test_a_file_that_is_not_utf8_is_named_with_its_line_not_a_stack_trace(
+    tmp_path: Path, command: str
+) -> None:
+    """Saved from a Windows editor as Latin-1, say: a £ sign on line 3."""
+    path = tmp_path / "council.yaml"
+    path.write_bytes("id: council\nname: Council\nsummary: £1 a case\n".encode("latin-1"))
+    done = run("policy", command, str(path))
+    assert done.returncode == 2
+    message = assert_one_clean_line(done.stderr)
+    assert message == f"{path}:3: is not UTF-8 text (byte 0xa3 on this line): save it as UTF-8"
+
+
 def test_lint_names_an_unknown_work_type_in_a_gate_and_suggests_the_close_one(
     tmp_path: Path,
 ) -> None:
