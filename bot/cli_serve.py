@@ -9,8 +9,6 @@ import sys
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.alerts import add_alerts
-from bot.app import build_app
 from bot.logs import configure_logging
 from bot.services import bootstrap
 from bot.settings import settings
@@ -56,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     configure_logging(config.LOG_FORMAT)
+    # The web application and its chat routes load here, not when the CLI starts: every
+    # other command (`import` first) would pay a second or more for them.
+    from bot.alerts import add_alerts
+    from bot.app import build_app
+
     services = bootstrap(config, demo=args.demo)
     app = build_app(services)
     add_alerts(app, services)

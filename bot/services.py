@@ -7,20 +7,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.metrics import Metrics
 from bot.settings import Settings
-from bot.slack.app import SlackEdge
-from bot.teams.agent import TeamsEdge
-from bot.tryout.messenger import WebMessenger
 from handlers.alerts.messenger import Messenger
 from handlers.case_events import EventQueue, OrgSecrets
 from handlers.ports import Platform, Transactions
 from storage.db import Database, connect
 from storage.migrate import SchemaState, schema_state, upgrade_database
 from storage.repositories import Storage
+
+if TYPE_CHECKING:
+    from bot.slack.app import SlackEdge
+    from bot.teams.agent import TeamsEdge
+    from bot.tryout.messenger import WebMessenger
 
 Clock = Callable[[], dt.datetime]
 
@@ -81,8 +84,23 @@ def bootstrap(
     tx = Storage(db)
     metrics = Metrics()
     events = EventQueue(tx)
-    slack = SlackEdge(settings, tx, now, metrics) if settings.slack_modes else None
-    teams = TeamsEdge(settings, tx, now, metrics) if settings.teams_mode is not None else None
+    # Each chat SDK is loaded only when its platform is configured: a second or more of
+    # start-up that `caseload-bot import` and the other commands need not pay.
+    slack: SlackEdge | None = None
+    if settings.slack_modes:
+        from bot.slack.app import SlackEdge
+
+        slack = SlackEdge(settings, tx, now, metrics)
+    teams: TeamsEdge | None = None
+    if settings.teams_mode is not None:
+        from bot.teams.agent import TeamsEdge
+
+        teams = TeamsEdge(settings, tx, now, metrics)
+    tryout: WebMessenger | None = None
+    if demo:
+        from bot.tryout.messenger import WebMessenger
+
+        tryout = WebMessenger()
 
     async def close() -> None:
         await events.close()
@@ -106,7 +124,7 @@ def bootstrap(
         close=close,
         slack=slack,
         teams=teams,
-        tryout=WebMessenger() if demo else None,
+        tryout=tryout,
     )
 
 
