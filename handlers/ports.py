@@ -591,6 +591,10 @@ class RunsPort(Protocol):
         """True for the first claim of (job, key) ever; False for every later one."""
         ...
 
+    async def claimed(self, job: str, key: str) -> bool:
+        """Whether (job, key) has been claimed (and committed)."""
+        ...
+
 
 class AuditPort(Protocol):
     async def append(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> None:

@@ -234,3 +234,9 @@ class Runs:
 
     async def claim(self, job: str, key: str, at: dt.datetime) -> bool:
         return await _first_insert(self._s, JobRun, job=job, key=key, at=at)
+
+    async def claimed(self, job: str, key: str) -> bool:
+        found = await self._s.scalar(
+            select(JobRun.job).where(JobRun.job == job, JobRun.key == key).limit(1)
+        )
+        return found is not None

@@ -971,6 +971,9 @@ class FakeRuns:
         self._db.runs.add((job, key))
         return True
 
+    async def claimed(self, job: str, key: str) -> bool:
+        return (job, key) in self._db.runs
+
 
 BREACH_EVENTS: dict[str, BreachEventKind] = {
     "breach_opened": "opened",

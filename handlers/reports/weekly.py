@@ -4,10 +4,10 @@ privately to each principal social worker, with the equality view where the orga
 records cohorts, and the audit chain's head (one line kept outside the database, to prove
 later that no row was altered).
 
-Once per organisation and week between every replica: the first tick that claims the
-run posts it; a replica that dies after the claim leaves that week's report unposted (the
-outbox keys would make a second run harmless, but the claim is taken first so that two
-replicas never compute it twice)."""
+Once per organisation and week between every replica: the report is computed first, then
+the run is claimed and its messages queued in one transaction, so a replica that dies
+while computing leaves the week's report to the next tick, and of two replicas computing
+it at once only the first to commit posts it."""
 
 from __future__ import annotations
 
@@ -44,17 +44,27 @@ async def post_due(tx: Transactions, now: dt.datetime) -> int:
         due = [o for o in org_ids if await uow.reports.weekday(o) == today.weekday()]
     queued = 0
     for org_id in due:
+        run = f"{org_id}:{today.isoformat()}"
+        async with tx.read() as uow:
+            if await uow.runs.claimed(JOB, run):
+                continue
+        messages = await _messages(tx, org_id, now)
 
-        async def claim(org_id: str = org_id) -> bool:
+        async def post(
+            org_id: str = org_id, run: str = run, messages: list[NewMessage] = messages
+        ) -> int:
             async with tx.write() as uow:
-                return await uow.runs.claim(JOB, f"{org_id}:{today.isoformat()}", now)
+                if not await uow.runs.claim(JOB, run, now):
+                    return 0
+                return await uow.outbox.add(org_id, messages, now)
 
-        if await tx.retry(claim):
-            queued += await _post(tx, org_id, now)
+        added = await tx.retry(post)
+        log.info("weekly report of %s: %d messages queued", org_id, added)
+        queued += added
     return queued
 
 
-async def _post(tx: Transactions, org_id: str, now: dt.datetime) -> int:
+async def _messages(tx: Transactions, org_id: str, now: dt.datetime) -> list[NewMessage]:
     """The seven days before today: a Monday's report covers the week just ended."""
     today = london_today(now)
     period = Period(today - dt.timedelta(days=7), today - dt.timedelta(days=1))
@@ -84,10 +94,7 @@ async def _post(tx: Transactions, org_id: str, now: dt.datetime) -> int:
     if head is not None:
         whole = _with(whole, (_checkpoint(checkpoint_line(head)),))
     messages += routing.addressed(privately, f"{key}:org", TOPIC, whole, now)
-    async with tx.write() as uow:
-        added = await uow.outbox.add(org_id, messages, now)
-    log.info("weekly report of %s: %d messages queued", org_id, added)
-    return added
+    return messages
 
 
 async def set_report_day(

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import pytest
 
 from handlers.admin import CHECKPOINT
 from handlers.alerts.body import decode
+from handlers.audit import AuditRecord
 from handlers.chat.replies import Chart
-from handlers.ports import Transactions
+from handlers.errors import Unreachable
+from handlers.ports import NewMessage, Transactions, UnitOfWork
 from handlers.reports import weekly
 from tests.chat.harness import plain
 from tests.chat.world import DORSET, STOKE, USERS
@@ -92,3 +98,50 @@ async def test_another_day_or_switched_off(council: Transactions) -> None:
         assert await uow.reports.set_weekday(STOKE, None, MONDAY_9)
         assert await uow.reports.weekday(STOKE) is None
     assert await weekly.post_due(council, MONDAY_9 + dt.timedelta(days=8)) == 0  # a Tuesday
+
+
+class _Failing:
+    """The council's database, failing the first time the week's messages are queued: as
+    a replica that dies between computing the report and posting it."""
+
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
+        self.failed = False
+
+    @asynccontextmanager
+    async def write(self, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
+        async with self._tx.write(urgent) as uow:
+            if not self.failed:
+
+                async def fail(org_id: str, messages: Sequence[NewMessage], at: dt.datetime) -> int:
+                    self.failed = True
+                    raise Unreachable(detail="connection reset")
+
+                uow.outbox.add = fail  # type: ignore[method-assign]
+            yield uow
+
+    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return self._tx.read()
+
+    async def audit(self, org_id: str, record: AuditRecord, actor: str, at: dt.datetime) -> int:
+        return await self._tx.audit(org_id, record, actor, at)
+
+    async def retry[T](self, work: Callable[[], Awaitable[T]]) -> T:
+        return await self._tx.retry(work)
+
+    async def ping(self) -> None:
+        await self._tx.ping()
+
+
+async def test_a_report_that_could_not_be_queued_is_posted_at_the_next_tick(
+    council: Transactions,
+) -> None:
+    """Nothing of the week's run is kept unless its messages are: the claim is taken in the
+    same transaction that queues them."""
+    await _link_team_1(council)
+    failing = _Failing(council)
+    with pytest.raises(Unreachable):
+        await weekly.post_due(failing, MONDAY_9)
+    assert failing.failed
+    assert await weekly.post_due(failing, MONDAY_9 + dt.timedelta(minutes=5)) == 5
+    assert await weekly.post_due(failing, MONDAY_9 + dt.timedelta(minutes=10)) == 0
