@@ -215,8 +215,6 @@ def simulate_policy(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"{args.policy}: cannot read: {exc.strerror}")
-    except UnicodeDecodeError:
-        return _fail(f"{args.policy}: not a text file (UTF-8)")
     from bot import cli_simulate  # the database stack, which no other policy command needs
 
     return cli_simulate.run(proposed, args)

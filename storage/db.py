@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import asyncpg
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
@@ -316,8 +317,16 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def _json_text(value: object) -> str:
+    """A JSON column's text. orjson writes a breach's 1,500 case references several times
+    faster than `json`, and a worker that holds them has that breach rewritten at each
+    allocation."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def connect(url: str, busy_timeout_ms: int = 5000, **engine_args: Any) -> Database:
     """Create the engine for `url` (creating the SQLite file's directory when needed)."""
+    engine_args = {"json_serializer": _json_text, "json_deserializer": orjson.loads, **engine_args}
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -974,6 +974,7 @@ _UNRESOLVED_OF = (
     .order_by(_breaches.rule_id)
 )
 _NEW_BREACH = insert(_BREACHES).returning(_breaches.id)
+_RULE_ID = attrgetter("rule_id")
 _SET_BREACH = update(_BREACHES).where(_breaches.id == bindparam("w_id"))
 
 
@@ -1015,10 +1016,12 @@ class Breaches:
     ) -> tuple[BreachChange, ...]:
         """Open what is newly found (unless a person resolved the rule's latest breach over
         the same cases), refresh what is still found, resolve what is gone."""
-        unresolved = self._unresolved.pop(person_id, None)
+        unresolved: Sequence[Any] | None = self._unresolved.pop(person_id, None)
         if unresolved is None:
-            unresolved = list(await _rows(self._s, _UNRESOLVED_OF, person_id=person_id))
-        current = {row.rule_id: row for row in unresolved}
+            unresolved = await _rows(self._s, _UNRESOLVED_OF, person_id=person_id)
+        # By rule, in Python's order whatever the database's collation: what resolves
+        # together is audited in this order, whether read or remembered.
+        current = {row.rule_id: row for row in sorted(unresolved, key=_RULE_ID)}
         new = [b.rule for b in found if b.rule not in current]
         set_aside = await self._set_aside(person_id, new) if new else {}
         opened: list[BreachChange] = []

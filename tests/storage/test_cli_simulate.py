@@ -402,7 +402,7 @@ def test_a_typo_is_refused_before_the_database_is_opened(
         assert simulate(capsys, "--policy", "binary.yaml") == (
             2,
             "",
-            "binary.yaml: not a text file (UTF-8)\n",
+            "binary.yaml:1: is not UTF-8 text (byte 0xff on this line): save it as UTF-8\n",
         )
     finally:
         settings.cache_clear()
