@@ -13,8 +13,9 @@ random port in a child process; the client signs every event per Standard Webhoo
     to `POST /webhooks/case-events:batch`, with the same concurrency: events per second,
     beside (b)'s one event per request;
 (e) the big worker: allocation events for one NQSW on the ASYE already holding
-    `--small-holds` allocations, then as many for one holding `--big-holds` (set up through
-    the batch route): each one's events per second, and the big one's over the small one's;
+    `--small-holds` allocations, and as many for one holding `--big-holds` (set up through
+    the batch route), in alternating rounds: each one's events per second, and the big
+    one's over the small one's;
 (f) the database alone, before the server starts and again after it stops: single-row
     INSERT+COMMIT in a loop for `--commit-seconds` (SQLite: plain sqlite3 on a file beside the
     bench's, WAL with synchronous=FULL as the issue measured; PostgreSQL: asyncpg, autocommit,
@@ -501,11 +502,18 @@ async def _send_chunk(
     await sender.send_batch(chunks[i])
 
 
+WORKER_ROUNDS = 3
+"""(e) alternates between the two NQSWs this many times: each phase lasts well under a second
+once a large caseload costs what a small one does, and a moment of other load on the machine
+(a checkpoint, the bench client) then falls on both rather than on one."""
+
+
 async def worker_sizes(sender: Sender, args: argparse.Namespace) -> tuple[float, float]:
     """(e): the seconds `--worker-events` allocations took, sent singly with `--concurrency`
-    in flight, for an NQSW already holding `--small-holds`, then one holding `--big-holds`:
-    what evaluating a worker's breaches costs as the caseload grows. Cases and the
-    allocations already held go through the batch route first, unmeasured."""
+    in flight, for an NQSW already holding `--small-holds`, and for one holding `--big-holds`
+    (in `WORKER_ROUNDS` alternating rounds): what evaluating a worker's breaches costs as the
+    caseload grows. Cases and the allocations already held go through the batch route first,
+    unmeasured."""
     plans = []
     case = WORKER_CASE_BASE
     for worker, holds in ((SMALL_WORKER, args.small_holds), (BIG_WORKER, args.big_holds)):
@@ -520,11 +528,15 @@ async def worker_sizes(sender: Sender, args: argparse.Namespace) -> tuple[float,
     ]
     for events in setup:  # one request at a time: what each worker holds is exact, not raced
         await send_batches(sender, events, SETUP_BATCH, 1)
-    seconds = []
-    for worker, _, new in plans:
-        started = time.perf_counter()
-        await bounded(len(new), args.concurrency, partial(_allocate, sender, new, worker))
-        seconds.append(time.perf_counter() - started)
+    seconds = [0.0, 0.0]
+    for round_ in range(WORKER_ROUNDS):
+        for i, (worker, _, new) in enumerate(plans):
+            part = new[
+                round_ * len(new) // WORKER_ROUNDS : (round_ + 1) * len(new) // WORKER_ROUNDS
+            ]
+            started = time.perf_counter()
+            await bounded(len(part), args.concurrency, partial(_allocate, sender, part, worker))
+            seconds[i] += time.perf_counter() - started
     return seconds[0], seconds[1]
 
 
@@ -857,8 +869,8 @@ def main(argv: list[str] | None = None) -> int:
             else ""
         )
         + f"\n(e) {args.worker_events} allocation.started to one NQSW on the ASYE holding"
-        f" {args.small_holds:,}, then to one holding {args.big_holds:,}, {args.concurrency} in"
-        " flight."
+        f" {args.small_holds:,} and to one holding {args.big_holds:,}, in {WORKER_ROUNDS}"
+        f" alternating rounds, {args.concurrency} in flight."
         f"\n(f) {args.commit_seconds:g} s of single-row INSERT+COMMIT, one connection, before"
         " the server and after it, the faster counting: SQLite WAL synchronous=FULL, PostgreSQL"
         " autocommit." + f"\nCPU: {os.cpu_count()} logical; Python {sys.version.split()[0]}; "
