@@ -784,7 +784,11 @@ _CASE_STATE = select(
     _cases.occurred_at,
 ).where(_cases.org_id == bindparam("org_id"), _cases.ref == bindparam("ref"))
 _NEW_CASE = insert(_CASES)
-_SET_CASE = update(_CASES).where(_cases.id == bindparam("w_id"))
+_SET_CASE = update(_CASES).where(
+    _cases.id == bindparam("w_id"), _cases.occurred_at <= bindparam("w_at")
+)
+"""Only over an older change: on PostgreSQL a newer one that another replica committed after
+this transaction read the row is seen again here, after its lock, and wins."""
 _HOLDERS = (
     select(_allocs.person_id)
     .join_from(_ALLOCATIONS, _CASES, _cases.id == _allocs.case_id)
@@ -846,8 +850,8 @@ class Cases:
         changed = _differs(row, values)
         self._kept.cases.pop(row.id, None)
         self._kept.forget_caseloads()
-        await _run(self._s, _SET_CASE, {**values, "occurred_at": occurred_at, "w_id": row.id})
-        return changed
+        params = {**values, "occurred_at": occurred_at, "w_id": row.id, "w_at": occurred_at}
+        return await _run(self._s, _SET_CASE, params) > 0 and changed
 
     async def holders(self, org_id: str, ref: str) -> tuple[int, ...]:
         """Ids of the people with an open allocation of this case (to re-check their breaches)."""
