@@ -43,7 +43,7 @@ from handlers.events import (
     event_day,
 )
 from handlers.policy_cache import compiled_policy
-from handlers.ports import BreachChange, OrgRecord, Source, Transactions, UnitOfWork
+from handlers.ports import BreachChange, OrgRecord, Receipt, Source, Transactions, UnitOfWork
 from policy import CompiledPolicy, InputError, PolicyError
 from policy.loader import unknown_message
 
@@ -161,21 +161,55 @@ async def _apply_into(
 
 async def _group(tx: Transactions, group: Sequence[Pending], source: Source) -> list[Applied]:
     """The events of `group` from the first, in one transaction, until `GROUP_SECONDS` of
-    work: a writer waiting for an answer (a chat command) waits at most that long."""
+    work: a writer waiting for an answer (a chat command) waits at most that long.
+
+    The group's deliveries are recorded, and the workers its allocation events name are
+    locked, before its first event: a statement each for the whole group, not one per event.
+    The deliveries of events left for the next group are forgotten again."""
     async with tx.write() as uow:
         started = time.monotonic()
         orgs: dict[str, OrgRecord | None] = {}
+        for item in group:
+            if item.event.org not in orgs:
+                orgs[item.event.org] = await uow.orgs.get(item.event.org)
+        new = await _record(uow, orgs, group)
         applied: list[Applied] = []
         for index, item in enumerate(group):
             try:
-                applied.append(await _apply_in(uow, orgs, item, source))
+                applied.append(await _apply_in(uow, orgs, item, new[index], source))
             except StorageError:
                 raise
             except (CaseloadError, PolicyError) as exc:
                 raise _Refused(index, exc) from exc
             if time.monotonic() - started > GROUP_SECONDS:
                 break
+        for item, recorded in zip(group[len(applied) :], new[len(applied) :], strict=True):
+            org = orgs[item.event.org]
+            if recorded and org is not None:
+                await uow.receipts.forget(org.id, item.id)
     return applied
+
+
+async def _record(
+    uow: UnitOfWork, orgs: Mapping[str, OrgRecord | None], group: Sequence[Pending]
+) -> list[bool]:
+    """Whether each event's delivery is new (recorded now), and its worker locked. An
+    event for an unknown organisation is neither: it is refused when its turn comes."""
+    known = [(i, orgs[p.event.org]) for i, p in enumerate(group)]
+    receipts = [
+        Receipt(org.id, group[i].id, group[i].event.type, group[i].at)
+        for i, org in known
+        if org is not None
+    ]
+    recorded = iter(await uow.receipts.record_many(receipts))
+    workers: dict[str, list[str]] = {}
+    for item in group:
+        if isinstance(item.event, AllocationStartedEvent | AllocationEndedEvent):
+            workers.setdefault(item.event.org, []).append(item.event.data.worker_ref)
+    for org_id, refs in workers.items():
+        if orgs[org_id] is not None:
+            await uow.people.lock_many(org_id, refs)
+    return [org is not None and next(recorded) for _, org in known]
 
 
 class EventStatus(StrEnum):
@@ -285,8 +319,9 @@ class EventQueue:
 
 
 async def _apply_in(
-    uow: UnitOfWork, orgs: dict[str, OrgRecord | None], item: Pending, source: Source
+    uow: UnitOfWork, orgs: dict[str, OrgRecord | None], item: Pending, new: bool, source: Source
 ) -> Applied:
+    """`new`: the delivery was recorded for the first time (`_record`)."""
     event, at = item.event, item.at
     if event.occurred_at > at + FUTURE_TOLERANCE:
         raise InputError(
@@ -294,12 +329,10 @@ async def _apply_in(
             "is more than a day ahead of this server's clock; an event from the future would"
             " make every later event look older and be ignored",
         )
-    if event.org not in orgs:
-        orgs[event.org] = await uow.orgs.get(event.org)
     org = orgs[event.org]
     if org is None:
         raise UnknownOrganisation(org=event.org)
-    if not await uow.receipts.record(org.id, item.id, event.type, at):
+    if not new:
         return Applied(duplicate=True, changed=False)
     changed, people = await _apply(uow, org, event, at, source)
     on = event_day(at)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from policy import Breach, Case, Caseload, PolicyFile, Role, StaffRole, Worker
 
@@ -364,6 +364,11 @@ class PeoplePort(Protocol):
         """The person, locked until the transaction ends (serialises their allocations)."""
         ...
 
+    async def lock_many(self, org_id: str, refs: Iterable[str]) -> None:
+        """`lock` each of these people now, all at once and in one order, so that a later
+        `lock` of any of them needs no round trip; people not yet known are left out."""
+        ...
+
     async def asye_worker(self, person_id: int) -> Worker | None:
         """The ASYE record as the policy engine needs it; None when not on the ASYE."""
         ...
@@ -435,9 +440,26 @@ class CasesPort(Protocol):
         ...
 
 
+class Receipt(NamedTuple):
+    """A delivery to remember (`ReceiptsPort`)."""
+
+    org_id: str
+    webhook_id: str
+    event_type: str
+    at: dt.datetime
+
+
 class ReceiptsPort(Protocol):
     async def record(self, org_id: str, webhook_id: str, event_type: str, at: dt.datetime) -> bool:
         """False when this organisation has seen this delivery id before (a redelivery)."""
+        ...
+
+    async def record_many(self, receipts: Sequence[Receipt]) -> list[bool]:
+        """Each as `record` would, in order (an id that comes twice is new once at most)."""
+        ...
+
+    async def forget(self, org_id: str, webhook_id: str) -> None:
+        """Undo this transaction's `record` of a delivery it will not apply after all."""
         ...
 
 

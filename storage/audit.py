@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,6 +68,15 @@ _HEAD_LOCKED = (
 )
 _MOVE_HEAD = update(_HEADS).where(_heads.org_id == bindparam("w_org"))
 _NEW_HEAD, _NEW_ENTRIES = insert(_HEADS), insert(_ENTRIES)
+_MOVE_AND_APPEND_PG = text(
+    "WITH moved AS (UPDATE audit_heads SET seq = :seq, hash = :hash WHERE org_id = :w_org)"
+    " INSERT INTO audit_log (org_id, seq, at, kind, actor, data, prev_hash, hash)"
+    " SELECT * FROM unnest(CAST(:org_id AS VARCHAR[]), CAST(:seqs AS INTEGER[]),"
+    " CAST(:at AS TIMESTAMPTZ[]), CAST(:kind AS VARCHAR[]), CAST(:actor AS VARCHAR[]),"
+    " CAST(:data AS TEXT[]), CAST(:prev_hash AS VARCHAR[]), CAST(:hashes AS VARCHAR[]))"
+)
+"""The head moved and the rows after it inserted in one round trip (PostgreSQL)."""
+_ENTRY_KEYS = ("org_id", "at", "kind", "actor", "data", "prev_hash")
 
 Appending = tuple[str, AuditRecord, str, dt.datetime]
 """One row to append: organisation, record, actor, time."""
@@ -177,6 +186,13 @@ class AuditLog:
             for i, seq in zip(indices, link.seqs, strict=True):
                 seqs[i] = seq
             moved = {"seq": link.seqs[-1], "hash": link.last}
+            if head is not None and self._session.get_bind().dialect.name == "postgresql":
+                columns = {key: [e[key] for e in link.entries] for key in _ENTRY_KEYS}
+                columns |= {"seqs": link.seqs, "hashes": [e["hash"] for e in link.entries]}
+                await plain_run(
+                    self._session, _MOVE_AND_APPEND_PG, {"w_org": org_id, **moved, **columns}
+                )
+                continue
             if head is None:
                 await plain_run(self._session, _NEW_HEAD, {"org_id": org_id, **moved})
             else:

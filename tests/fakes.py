@@ -41,6 +41,7 @@ from handlers.ports import (
     OutboxMessage,
     PersonRecord,
     Platform,
+    Receipt,
     ReportPicture,
     Source,
     TeamRecord,
@@ -235,6 +236,9 @@ class FakePeople:
 
     async def lock(self, org_id: str, ref: str) -> PersonRecord | None:
         return await self.get(org_id, ref)
+
+    async def lock_many(self, org_id: str, refs: Iterable[str]) -> None:
+        return None
 
     def _sorted(self, keep: Callable[[PersonRecord], bool]) -> tuple[PersonRecord, ...]:
         found = [r.value for r in self._db.people.values() if keep(r.value)]
@@ -606,6 +610,12 @@ class FakeReceipts:
             return False
         self._db.receipts.add((org_id, webhook_id))
         return True
+
+    async def record_many(self, receipts: Sequence[Receipt]) -> list[bool]:
+        return [await self.record(*receipt) for receipt in receipts]
+
+    async def forget(self, org_id: str, webhook_id: str) -> None:
+        self._db.receipts.discard((org_id, webhook_id))
 
 
 def row_hash(org_id: str, row: AuditRow) -> str:

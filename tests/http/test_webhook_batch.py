@@ -115,6 +115,22 @@ async def test_a_signed_batch_applies_each_event_in_order_with_a_result_each(api
     assert await audit_problems(api.db) == ()
 
 
+async def test_a_batch_split_across_transactions_by_time_applies_every_event(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction that ends after its time (here after one event) has recorded the
+    deliveries of the events it leaves for the next: none is then taken for a redelivery."""
+    monkeypatch.setattr(case_events, "GROUP_SECONDS", 0.0)
+    results = await _answer(api, batch(*_mixed()))
+    assert [r["status"] for r in results] == ["accepted"] * 4
+    assert len(await _allocations(api.db)) == 1
+    async with api.db.read() as session:
+        ids = set(await session.scalars(select(WebhookReceipt.webhook_id)))
+    assert ids == {"ev-0", "ev-1", "ev-2", "ev-3"}
+    results = await _answer(api, batch(*_mixed()))
+    assert [r["status"] for r in results] == ["duplicate"] * 4
+
+
 async def test_a_replayed_batch_is_all_duplicates_and_changes_nothing(api: Api) -> None:
     await _answer(api, batch(*_mixed()))
     before = await snapshot(api.db)

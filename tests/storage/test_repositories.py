@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers import admin
 from handlers.errors import OrganisationExists
-from handlers.ports import Source
+from handlers.ports import Receipt, Source
 from policy import Role, StaffRole, parse_policy
 from storage.models import ApiToken, Team
 from storage.repositories import Storage
@@ -222,6 +222,83 @@ async def test_webhook_receipts_make_redelivery_a_no_op_per_organisation(
         assert await s.receipts.record(org, "msg_2", "case.upserted", T0)
         # Delivery ids are the sender's: another council's case system may use the same one.
         assert await s.receipts.record("other", "msg_1", "case.upserted", T0)
+
+
+async def test_a_groups_receipts_recorded_at_once_say_which_are_new(
+    storage: Storage, org: str
+) -> None:
+    """One statement on PostgreSQL must answer as `record` one by one would, an id sent
+    twice in one group included."""
+    async with storage.write() as s:
+        await s.orgs.create("other", "Other", parse_policy(TINY_POLICY, "t.yaml"), "t", TINY_POLICY)
+        assert await s.receipts.record(org, "msg_0", "case.upserted", T0)
+    group = [
+        Receipt(org, "msg_0", "case.upserted", T0),
+        Receipt(org, "msg_1", "case.upserted", T0),
+        Receipt("other", "msg_1", "case.upserted", T0),
+        Receipt(org, "msg_1", "allocation.started", T0),
+    ]
+    async with storage.write() as s:
+        assert await s.receipts.record_many(group) == [False, True, True, False]
+    async with storage.write() as s:
+        assert await s.receipts.record_many(group) == [False, False, False, False]
+
+
+async def test_a_forgotten_receipt_is_new_again(storage: Storage, org: str) -> None:
+    """A group that stops early forgets the deliveries it has not applied: their resend or
+    the next group applies them rather than taking them for redeliveries."""
+    async with storage.write() as s:
+        assert await s.receipts.record_many(
+            [Receipt(org, "msg_1", "case.upserted", T0), Receipt(org, "msg_2", "case.upserted", T0)]
+        ) == [True, True]
+        await s.receipts.forget(org, "msg_2")
+    async with storage.write() as s:
+        assert not await s.receipts.record(org, "msg_1", "case.upserted", T0)
+        assert await s.receipts.record(org, "msg_2", "case.upserted", T0)
+
+
+async def test_people_locked_together_are_the_people_lock_reads(storage: Storage, org: str) -> None:
+    """What `lock` answers after `lock_many` is what it would have read, roles and ASYE
+    record included, and a change to a person in the transaction is read afresh."""
+    async with storage.write() as s:
+        for ref, roles in (("NQ-1", [StaffRole.NQSW]), ("SW-1", [StaffRole.SOCIAL_WORKER])):
+            await s.people.upsert(
+                org,
+                ref,
+                display_name=ref,
+                roles=roles,
+                team_ref="T-1",
+                manager_ref=None,
+                occurred_at=T0,
+            )
+        await s.people.set_asye(
+            await s.people.ensure(org, "NQ-1"),
+            start=dt.date(2025, 1, 6),
+            fte=1.0,
+            assessor_ref=None,
+            occurred_at=T0,
+        )
+    async with storage.read() as s:
+        alone = {ref: await s.people.lock(org, ref) for ref in ("NQ-1", "SW-1", "NOBODY")}
+        workers = {ref: await s.people.asye_worker(p.id) for ref, p in alone.items() if p}
+    async with storage.write() as s:
+        await s.people.lock_many(org, ["SW-1", "NQ-1", "NOBODY", "NQ-1"])
+        together = {ref: await s.people.lock(org, ref) for ref in ("NQ-1", "SW-1", "NOBODY")}
+        assert together == alone
+        assert {ref: await s.people.asye_worker(p.id) for ref, p in together.items() if p} == (
+            workers
+        )
+        await s.people.upsert(
+            org,
+            "SW-1",
+            display_name="SW-1",
+            roles=[StaffRole.TEAM_MANAGER],
+            team_ref="T-1",
+            manager_ref=None,
+            occurred_at=T0 + HOUR,
+        )
+        again = await s.people.lock(org, "SW-1")
+        assert again is not None and again.roles == {StaffRole.TEAM_MANAGER}
 
 
 async def test_tokens_are_kept_only_as_hashes(storage: Storage, org: str) -> None:
