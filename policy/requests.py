@@ -170,6 +170,8 @@ class Caseload(tuple[Case, ...]):
         """The cases with this reference (one, or none; a caller's list may repeat one)."""
         if self.ordered:
             return self[bisect_left(self.ids, case_id) : bisect_right(self.ids, case_id)]
+        if case_id not in self.ids:  # most often: the case is new
+            return ()
         return tuple(c for c in self if c.case_id == case_id)
 
     def position(self, case_id: str) -> int:
