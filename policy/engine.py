@@ -158,6 +158,8 @@ class CompiledPolicy:
     """Every role some override of the policy names, in `StaffRole` order."""
     may_override: dict[str, frozenset[StaffRole]] = field(default_factory=dict)
     """By rule id, every role any of its overrides names (a cap's phases included)."""
+    gate_order: dict[str, int] = field(default_factory=dict)
+    """Each gate's place in the policy file: breaches found together are listed in it."""
 
 
 def _overrides(policy: PolicyFile) -> dict[str, frozenset[StaffRole]]:
@@ -193,6 +195,7 @@ def compile_policy(policy: PolicyFile) -> CompiledPolicy:
         points_of=_points_weigher(policy.caps.points) if policy.caps.points is not None else None,
         overriders=tuple(r for r in StaffRole if any(r in by for by in may_override.values())),
         may_override=may_override,
+        gate_order={gate.id: i for i, gate in enumerate(policy.gates)},
     )
 
 
@@ -731,11 +734,11 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
             groups.append(group)
             if RESTRICTIVENESS[effect] > RESTRICTIVENESS[worst]:
                 by_gate[gate.id] = (gate, groups, effect)
-    rank = {gate.id: i for i, gate in enumerate(compiled.policy.gates)}
+    order = compiled.gate_order
     for gate, groups, worst in sorted(
         by_gate.values(),
         # As a reader meets them: by the first case each names, then in the policy's order.
-        key=lambda found: (min(caseload.position(g.ids[0]) for g in found[1]), rank[found[0].id]),
+        key=lambda found: (min(caseload.position(g.ids[0]) for g in found[1]), order[found[0].id]),
     ):
         if gate.remedy:
             remedy = gate.remedy
@@ -761,7 +764,7 @@ def breaches(compiled: CompiledPolicy, request: CaseloadRequest) -> tuple[Breach
             for g in caseload.groups.values()
             if cap.id not in g.case.overrides and weigh(g.case) > 0
         ]
-        total = round(sum(weigh(g.case) * len(g.ids) for g in counted), 2)
+        total = _weighed(weigh, counted)
         if value is not None and total > value:
             found.append(
                 Breach(
@@ -805,7 +808,12 @@ def _held(
     groups = caseload.groups.values()
     for cap, unit, weigh in _cap_weighers(compiled):
         value, _ = _cap_value(compiled, cap, standing, unit)
-        yield unit, round(sum(weigh(g.case) * len(g.ids) for g in groups), 2), value
+        yield unit, _weighed(weigh, groups), value
+
+
+def _weighed(weigh: _Weigh, groups: Iterable[Group]) -> float:
+    """The groups' cases weighed against a cap: each kind once, times its cases."""
+    return round(sum(weigh(g.case) * len(g.ids) for g in groups), 2)
 
 
 def _cap_weighers(compiled: CompiledPolicy) -> Iterator[tuple[Cap, str, _Weigh]]:

@@ -770,18 +770,21 @@ class _Kept:
         """A caseload read before its person was locked may be older than the version the
         lock read (PostgreSQL reads each statement afresh): it is read again."""
         if self.versions.get(person_id) != version:
-            self.forget_caseloads(person_id)
+            self._forget(person_id)
         self.versions[person_id] = version
 
-    def forget_caseloads(self, person_id: int | None = None) -> None:
-        """Every worker's (a case changed: the database moved its holders' versions), or
-        one's (an allocation of theirs ended)."""
-        if person_id is None:
-            self.caseloads.clear()
-            self.versions.clear()
-            return
+    def case_changed(self) -> None:
+        """The database moved the versions of the case's holders, whoever they are."""
+        self.caseloads.clear()
+        self.versions.clear()
+
+    def ended(self, person_id: int) -> None:
+        """An allocation of theirs ended: the database moved their version by one."""
         if person_id in self.versions:
             self.versions[person_id] += 1
+        self._forget(person_id)
+
+    def _forget(self, person_id: int) -> None:
         for key in [k for k in self.caseloads if k[0] == person_id]:
             del self.caseloads[key]
 
@@ -881,7 +884,7 @@ class Cases:
             return False
         changed = _differs(row, values)
         self._kept.cases.pop(row.id, None)
-        self._kept.forget_caseloads()
+        self._kept.case_changed()
         params = {**values, "occurred_at": occurred_at, "w_id": row.id, "w_at": occurred_at}
         return await _run(self._s, _SET_CASE, params) > 0 and changed
 
@@ -995,7 +998,7 @@ class Allocations:
         row = rows[0]._replace(to_date=max(on, rows[0].from_date), occurred_at=occurred_at)
         values = {"to_date": row.to_date, "occurred_at": occurred_at, "w_id": row.id}
         await _run(self._s, _END_ALLOCATION, values)
-        self._kept.forget_caseloads(person_id)
+        self._kept.ended(person_id)
         return _allocation_record(row)
 
 
